@@ -1,0 +1,20 @@
+"""Sphinx configuration: API pages generated from the numpydoc docstrings."""
+
+import spark_sklearn_bridge
+
+project = "spark_sklearn_bridge"
+author = "spark_sklearn_bridge developers"
+release = spark_sklearn_bridge.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "numpydoc",
+]
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+exclude_patterns = ["_build"]
+html_theme = "alabaster"

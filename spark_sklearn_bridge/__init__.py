@@ -1,0 +1,25 @@
+"""spark_sklearn_bridge: scale plain scikit-learn code out on Apache Spark.
+
+Four paradigms, one class family each:
+
+- :class:`SparkMLEstimator`: data-parallel training of one model, delegated to ``pyspark.ml``;
+- :class:`GroupedEstimator`: one scikit-learn model per group of rows;
+- :class:`SparkGridSearchCV`, :class:`SparkRandomizedSearchCV`, :class:`SparkHyperoptSearchCV`:
+  hyperparameter search with candidates fitted as Spark tasks;
+- :class:`SparkBatchPredictor` and :func:`predict_udf`: distributed inference.
+"""
+
+from ._serialization import dump_model, load_model
+from ._session import get_spark, is_spark_connect
+from .exceptions import SparkSklearnBridgeError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SparkSklearnBridgeError",
+    "__version__",
+    "dump_model",
+    "get_spark",
+    "is_spark_connect",
+    "load_model",
+]

@@ -1,0 +1,204 @@
+"""Input adaptation shared by every paradigm: pandas / numpy / Spark DataFrame in, columns out.
+
+Column settings (``feature_cols``, ``label_col``, ``group_cols``) are resolved here once, with
+errors that name the offending column, before any Spark job starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import ColumnError
+
+__all__ = [
+    "ROW_ID",
+    "as_column_list",
+    "is_spark_dataframe",
+    "pandas_column_kinds",
+    "resolve_columns",
+    "spark_column_kinds",
+    "to_pandas_frame",
+]
+
+#: Name of the helper column that carries input row order through a Spark round trip.
+ROW_ID = "__ssb_row_id__"
+
+NUMERIC, VECTOR, OTHER = "numeric", "vector", "other"
+
+
+def is_spark_dataframe(obj) -> bool:
+    """True for a classic or Spark Connect DataFrame (both subclass ``pyspark.sql.DataFrame``)."""
+    try:
+        from pyspark.sql import DataFrame
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        return False
+    return isinstance(obj, DataFrame)
+
+
+def as_column_list(cols, name: str, *, allow_none: bool = True) -> list | None:
+    """Normalise a column setting to a list: ``"a"`` -> ``["a"]``; duplicates are an error."""
+    if cols is None:
+        if allow_none:
+            return None
+        raise ColumnError(f"{name} must name at least one column; got None.")
+    cols = [cols] if isinstance(cols, (str, int)) else list(cols)
+    if not cols and not allow_none:
+        raise ColumnError(f"{name} must name at least one column; got an empty list.")
+    seen, dupes = set(), []
+    for col in cols:
+        if col in seen and col not in dupes:
+            dupes.append(col)
+        seen.add(col)
+    if dupes:
+        raise ColumnError(f"{name} lists these columns more than once: {dupes}.")
+    return cols
+
+
+def spark_column_kinds(schema) -> dict[str, str]:
+    """Map each top-level column of a Spark schema to ``numeric``, ``vector`` or ``other``."""
+    from pyspark.sql import types as T
+
+    kinds = {}
+    for field in schema.fields:
+        dtype = field.dataType
+        if isinstance(dtype, (T.NumericType, T.BooleanType)):
+            kinds[field.name] = NUMERIC
+        elif (
+            isinstance(dtype, T.ArrayType)
+            and isinstance(dtype.elementType, (T.NumericType, T.BooleanType))
+            or type(dtype).__name__ == "VectorUDT"
+        ):
+            kinds[field.name] = VECTOR
+        else:
+            kinds[field.name] = OTHER
+    return kinds
+
+
+def pandas_column_kinds(frame: pd.DataFrame) -> dict:
+    """Map each column of a pandas DataFrame to ``numeric`` or ``other``."""
+    return {
+        col: NUMERIC
+        if (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        else OTHER
+        for col, dtype in frame.dtypes.items()
+    }
+
+
+def _missing_error(setting: str, missing: Sequence, available: Iterable) -> ColumnError:
+    available = list(available)
+    hints = []
+    for col in missing:
+        close = difflib.get_close_matches(str(col), [str(a) for a in available], n=1, cutoff=0.5)
+        if close:
+            hints.append(f"{col!r} -> did you mean {close[0]!r}?")
+    hint = (" " + " ".join(hints)) if hints else ""
+    return ColumnError(
+        f"{setting} names columns that are not in the data: {list(missing)}.{hint} "
+        f"Available columns: {available}."
+    )
+
+
+def resolve_columns(
+    kinds: dict,
+    *,
+    feature_cols=None,
+    label_col=None,
+    group_cols=None,
+    exclude: Iterable = (),
+    allow_vector: bool = False,
+) -> list:
+    """Check column settings against the data's columns and return the feature columns.
+
+    Parameters
+    ----------
+    kinds : dict
+        Column name -> kind, from :func:`spark_column_kinds` or :func:`pandas_column_kinds`.
+    feature_cols : list of str, optional
+        ``None`` means every column that is not a group, label or excluded column.
+    label_col, group_cols :
+        Must exist; must not overlap the features or each other.
+    exclude : iterable of str
+        Columns never used as features by default (e.g. an output column).
+    allow_vector : bool
+        Accept array / ``pyspark.ml`` Vector columns as features (one such column, alone).
+
+    Raises
+    ------
+    ColumnError
+        A column is missing, duplicated, overlapping, or not numeric.
+    """
+    group_cols = as_column_list(group_cols, "group_cols") or []
+    features = as_column_list(feature_cols, "feature_cols")
+    for setting, cols in (
+        ("group_cols", group_cols),
+        ("label_col", [label_col] if label_col is not None else []),
+    ):
+        missing = [c for c in cols if c not in kinds]
+        if missing:
+            raise _missing_error(setting, missing, kinds)
+    if label_col is not None and label_col in group_cols:
+        raise ColumnError(f"label_col {label_col!r} is also one of group_cols {group_cols}.")
+
+    reserved = set(group_cols) | ({label_col} if label_col is not None else set())
+    if features is None:
+        excluded = reserved | set(exclude) | {ROW_ID}
+        features = [c for c in kinds if c not in excluded]
+        unusable = [c for c in features if kinds[c] != NUMERIC]
+        if unusable and not (allow_vector and len(features) == 1 and kinds[features[0]] == VECTOR):
+            raise ColumnError(
+                f"Columns {unusable} are not numeric, so they cannot be features by default. "
+                "Pass feature_cols=[...] to choose the feature columns explicitly (encode "
+                "categorical columns first, e.g. with a Pipeline)."
+            )
+    else:
+        missing = [c for c in features if c not in kinds]
+        if missing:
+            raise _missing_error("feature_cols", missing, kinds)
+        overlap = [c for c in features if c in reserved]
+        if overlap:
+            raise ColumnError(
+                f"feature_cols {overlap} are also used as group_cols or label_col; a column "
+                "can play only one role."
+            )
+        vectors = [c for c in features if kinds[c] == VECTOR]
+        others = [c for c in features if kinds[c] == OTHER]
+        if others:
+            raise ColumnError(
+                f"feature_cols {others} are neither numeric nor numeric arrays/vectors "
+                f"({'types: ' + ', '.join(f'{c}={kinds[c]}' for c in others)})."
+            )
+        if vectors and not (allow_vector and len(features) == 1):
+            raise ColumnError(
+                f"feature_cols {vectors} are array/vector columns; "
+                + (
+                    "use one such column alone, or only scalar columns."
+                    if allow_vector
+                    else "this estimator needs one scalar column per feature."
+                )
+            )
+    if not features:
+        raise ColumnError("No feature columns are left after removing group/label columns.")
+    return features
+
+
+def to_pandas_frame(X, *, columns=None) -> pd.DataFrame:
+    """pandas DataFrame view of array-like ``X``; numpy columns are named ``x0, x1, ...``.
+
+    A pandas DataFrame is returned as is (no copy); its row order is the caller's row order.
+    """
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        return X.to_frame()
+    array = np.asarray(X)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(f"Expected 2D array-like input, got an array of shape {array.shape}.")
+    if columns is None:
+        columns = [f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=columns)

@@ -1,0 +1,59 @@
+"""Keep native thread pools inside a Spark task to the cores the task was given."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from threadpoolctl import threadpool_limits
+
+__all__ = ["task_cpus", "limit_task_threads"]
+
+
+def task_cpus(default: int = 1) -> int:
+    """Cores Spark gave the running task (``spark.task.cpus``); ``default`` outside a task."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        ctx = None
+    if ctx is None:
+        return default
+    try:
+        return max(1, int(ctx.cpus()))
+    except Exception:  # older or unusual runtimes: fall back to one core
+        return default
+
+
+@contextlib.contextmanager
+def limit_task_threads(n_threads: int | None = None):
+    """Cap BLAS/OpenMP thread pools to ``n_threads`` (default: the task's cores).
+
+    Two tasks on a 2-core executor must not each start a BLAS pool as wide as the machine:
+    oversubscription makes numeric code several times slower.
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_info
+    >>> with limit_task_threads(1):
+    ...     all(pool["num_threads"] == 1 for pool in threadpool_info())
+    True
+    """
+    n = n_threads or task_cpus()
+    # Libraries loaded later (e.g. an estimator's own OpenMP) read these at load time.
+    previous = {
+        k: os.environ.get(k)
+        for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    }
+    for key in previous:
+        os.environ[key] = str(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

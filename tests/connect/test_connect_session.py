@@ -1,0 +1,18 @@
+"""Run with SPARK_REMOTE=local[2] (``make test`` does): the session is Spark Connect."""
+
+import pytest
+
+from spark_sklearn_bridge import get_spark, is_spark_connect
+from spark_sklearn_bridge._session import require_spark_context
+from spark_sklearn_bridge.exceptions import SparkConnectUnsupportedError
+
+
+def test_session_is_spark_connect(spark):
+    assert is_spark_connect(spark)
+    assert get_spark() is spark
+    assert get_spark().range(3).count() == 3
+
+
+def test_features_needing_a_spark_context_say_so(spark):
+    with pytest.raises(SparkConnectUnsupportedError, match="needs a classic SparkContext"):
+        require_spark_context(spark, "backend='spark_trials'", "Use the default backend.")

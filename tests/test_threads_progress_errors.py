@@ -1,0 +1,70 @@
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from threadpoolctl import threadpool_info
+
+from spark_sklearn_bridge import exceptions
+from spark_sklearn_bridge._progress import progress_bar, progress_enabled
+from spark_sklearn_bridge._threads import limit_task_threads, task_cpus
+
+
+def _pool_widths(batches):
+    import numpy as np
+    from threadpoolctl import threadpool_info as info
+
+    from spark_sklearn_bridge._threads import limit_task_threads as limit
+
+    for _ in batches:
+        with limit():
+            np.dot(np.ones((50, 50)), np.ones((50, 50)))  # make sure BLAS is loaded
+            widths = [pool["num_threads"] for pool in info()]
+        yield pd.DataFrame({"max_width": [max(widths)], "n_pools": [len(widths)]})
+
+
+def test_tasks_use_no_more_threads_than_their_cores(spark):
+    rows = (
+        spark.range(2, numPartitions=2)
+        .mapInPandas(_pool_widths, "max_width long, n_pools long")
+        .collect()
+    )
+    assert all(r.n_pools >= 1 for r in rows)
+    assert all(r.max_width == 1 for r in rows)  # spark.task.cpus defaults to 1
+
+
+def test_limit_is_undone_after_the_block():
+    before = [p["num_threads"] for p in threadpool_info()]
+    with limit_task_threads(1):
+        pass
+    assert [p["num_threads"] for p in threadpool_info()] == before
+
+
+def test_task_cpus_outside_a_task():
+    assert task_cpus(default=7) == 7
+
+
+def test_progress_is_off_in_ci_and_when_asked(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled(None)
+    assert progress_enabled(True)
+    monkeypatch.delenv("CI")
+    monkeypatch.delenv("SPARK_SKLEARN_BRIDGE_NO_PROGRESS", raising=False)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert progress_enabled(None)
+    assert not progress_enabled(False)
+
+
+def test_disabled_progress_bar_is_silent(capsys):
+    with progress_bar(5, "groups", progress=False) as bar:
+        bar.update(5)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("name", exceptions.__all__)
+def test_every_error_derives_from_the_root(name):
+    assert issubclass(getattr(exceptions, name), exceptions.SparkSklearnBridgeError)
+
+
+def test_not_fitted_error_is_sklearns_too():
+    assert issubclass(exceptions.NotFittedError, SklearnNotFittedError)
+    err = exceptions.GroupFitError("boom", group={"g": 1}, remote_traceback="tb")
+    assert err.group == {"g": 1} and err.remote_traceback == "tb"
