@@ -9,6 +9,8 @@ Four paradigms, one class family each:
 - :class:`SparkBatchPredictor` and :func:`predict_udf`: distributed inference.
 """
 
+from ._batch_predict import SparkBatchPredictor, predict_udf
+from ._grouped import GroupedEstimator
 from ._serialization import dump_model, load_model
 from ._session import get_spark, is_spark_connect
 from .exceptions import SparkSklearnBridgeError
@@ -16,10 +18,13 @@ from .exceptions import SparkSklearnBridgeError
 __version__ = "0.1.0"
 
 __all__ = [
+    "GroupedEstimator",
+    "SparkBatchPredictor",
     "SparkSklearnBridgeError",
     "__version__",
     "dump_model",
     "get_spark",
     "is_spark_connect",
     "load_model",
+    "predict_udf",
 ]

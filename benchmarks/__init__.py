@@ -1,0 +1,1 @@
+"""Benchmarks: each script runs the baselines and spark_sklearn_bridge side by side in one run."""

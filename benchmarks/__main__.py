@@ -1,0 +1,10 @@
+"""Run every benchmark in turn: ``python -m benchmarks`` (``make bench``)."""
+
+import importlib
+import sys
+
+MODULES = ["bench_grouped"]
+
+for name in MODULES:
+    print(f"\n=== {name}")
+    importlib.import_module(f"benchmarks.{name}").main(sys.argv[1:])

@@ -1,0 +1,790 @@
+"""GroupedEstimator: one scikit-learn model per group of rows, fitted and served on Spark.
+
+How the work is packed: rows are hash-partitioned on the group keys into a few partitions per
+core, then ONE ``mapInPandas`` call per partition groups its rows with pandas and fits each
+group. Spark's per-task overhead is paid per partition, not per group (``applyInPandas`` pays
+it per group, which dominates small models).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import warnings
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.utils.metaestimators import available_if
+
+from ._inputs import (
+    ROW_ID,
+    as_column_list,
+    is_spark_dataframe,
+    pandas_column_kinds,
+    resolve_columns,
+    spark_column_kinds,
+)
+from ._schemas import is_clusterer, output_type
+from ._serialization import dump_model, load_model
+from ._session import get_spark
+from ._spark_jobs import (
+    default_partitions,
+    iter_contiguous_groups,
+    spark_frame_with_row_id,
+    track_job_progress,
+)
+from ._threads import limit_task_threads
+from .exceptions import (
+    ColumnError,
+    GroupFitError,
+    ModelIntegrityError,
+    NotFittedError,
+    UnseenGroupError,
+)
+
+__all__ = ["GroupedEstimator"]
+
+LABEL = "__ssb_label__"
+MODEL = "__ssb_model__"
+STATUS_OK, STATUS_FAILED, STATUS_TOO_FEW = "ok", "failed", "too_few_rows"
+_TABLE_FIELDS = ["model", "n_rows", "fit_seconds", "status", "error", "classes"]
+_SAVE_FORMAT = 1
+
+
+def _has_method(name):
+    def check(self):
+        return hasattr(self.estimator, name)
+
+    return check
+
+
+class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
+    """Fit one clone of ``estimator`` per group of rows, on Spark.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        The model every group gets a clone of (regressor, classifier, transformer, clusterer).
+    group_cols : str or list of str
+        Column(s) whose distinct values define the groups. Null keys form a group of their own.
+    feature_cols : list of str, optional
+        Feature columns. Default: every numeric column that is not a group or label column.
+        Each group's model is fitted on a pandas DataFrame of these columns, so it records
+        ``feature_names_in_`` and expects the same columns at predict time.
+    label_col : str, optional
+        Label column of a Spark DataFrame. For pandas input pass ``y`` to ``fit`` instead.
+    prediction_col : str, default="prediction"
+        Output column added by ``predict`` (and the other prediction methods) on Spark input.
+    on_error : {"raise", "skip"}, default="raise"
+        What a failing group does. ``"raise"``: ``fit`` raises :class:`GroupFitError` naming
+        the group, with the executor's traceback. ``"skip"``: the group is recorded with
+        ``status="failed"`` and its traceback in :attr:`model_table_`; the others are kept.
+    min_rows : int, default=1
+        Groups with fewer rows are not fitted; they are recorded with
+        ``status="too_few_rows"``.
+    unseen_groups : {"raise", "null"}, default="raise"
+        Rows whose group has no fitted model (never seen, failed, or too small) at predict
+        time. ``"raise"``: :class:`UnseenGroupError` naming the groups. ``"null"``: their
+        prediction is null (NaN for numpy output) and a :class:`UserWarning` counts them.
+        Both are checked before the prediction job on pandas and batch Spark input; on a
+        streaming DataFrame the check happens row by row inside the job.
+    n_partitions : int, optional
+        Partitions the groups are packed into. Default: 4 per core (classic Spark) or
+        ``spark.sql.shuffle.partitions`` (Spark Connect).
+    progress : bool, optional
+        Show a progress bar of finished tasks. Default: on a terminal and not in CI.
+    spark : SparkSession, optional
+        Default: :func:`get_spark`.
+
+    Attributes
+    ----------
+    model_table_ : pyspark.sql.DataFrame
+        One row per group: the group columns, ``model`` (serialized, integrity-checked bytes;
+        null unless ``status == "ok"``), ``n_rows``, ``fit_seconds``, ``status`` (``"ok"``,
+        ``"failed"`` or ``"too_few_rows"``), ``error`` (traceback or reason) and ``classes``
+        (the group model's ``classes_`` as JSON, for classifiers).
+    n_groups_ : int
+        Number of groups found in the training data (every status).
+    n_failed_groups_ : int
+        Groups whose status is not ``"ok"``.
+    group_cols_ : list of str
+        The resolved group columns.
+    feature_names_in_ : ndarray of str
+        The resolved feature columns.
+    n_features_in_ : int
+        Number of feature columns.
+    classes_ : ndarray
+        For classifiers: the sorted union of every group's classes. ``predict_proba`` columns
+        follow this order (0 for a class a group never saw).
+
+    Notes
+    -----
+    Per-row fit parameters (e.g. ``sample_weight`` arrays) cannot be split by group and are
+    rejected; scalar fit parameters are passed to every group's ``fit``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from spark_sklearn_bridge import GroupedEstimator
+    >>> X = pd.DataFrame({"store": [1, 1, 1, 2, 2, 2], "x": [0.0, 1, 2, 0, 1, 2]})
+    >>> y = [0.0, 1, 2, 0, 2, 4]  # slope 1 in store 1, slope 2 in store 2
+    >>> model = GroupedEstimator(LinearRegression(), group_cols="store").fit(X, y)
+    >>> model.predict(pd.DataFrame({"store": [2, 1], "x": [10.0, 10.0]})).round(6)
+    array([20., 10.])
+    >>> model.get_group_model(2).coef_.round(6)
+    array([2.])
+    """
+
+    def __init__(
+        self,
+        estimator,
+        group_cols,
+        *,
+        feature_cols=None,
+        label_col=None,
+        prediction_col="prediction",
+        on_error="raise",
+        min_rows=1,
+        unseen_groups="raise",
+        n_partitions=None,
+        progress=None,
+        spark=None,
+    ):
+        self.estimator = estimator
+        self.group_cols = group_cols
+        self.feature_cols = feature_cols
+        self.label_col = label_col
+        self.prediction_col = prediction_col
+        self.on_error = on_error
+        self.min_rows = min_rows
+        self.unseen_groups = unseen_groups
+        self.n_partitions = n_partitions
+        self.progress = progress
+        self.spark = spark
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, **fit_params):
+        """Fit one clone of ``estimator`` per group.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Spark: features and label come from ``feature_cols`` / ``label_col``. pandas: the
+            group columns are columns of ``X``; the label is ``y``.
+        y : array-like, optional
+            Labels for pandas ``X`` (omit for unsupervised estimators).
+        **fit_params
+            Scalar parameters passed to every group's ``fit``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params_()
+        for name, value in fit_params.items():
+            if np.ndim(value) > 0:
+                raise ValueError(
+                    f"fit parameter {name!r} is array-like; per-row fit parameters cannot be "
+                    "split by group. Add it as a column and use a Pipeline step instead."
+                )
+        spark = get_spark(self.spark)
+        group_cols = as_column_list(self.group_cols, "group_cols", allow_none=False)
+        if is_spark_dataframe(X):
+            if y is not None:
+                raise ValueError("y must be None for Spark DataFrame input; use label_col.")
+            data, label = X, self.label_col
+            kinds = spark_column_kinds(X.schema)
+            features = resolve_columns(
+                kinds,
+                feature_cols=self.feature_cols,
+                label_col=label,
+                group_cols=group_cols,
+                exclude=[self.prediction_col],
+            )
+            from pyspark.sql import functions as F
+
+            data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
+        else:
+            frame = self._check_pandas(X, group_cols)
+            features = resolve_columns(
+                pandas_column_kinds(frame), feature_cols=self.feature_cols, group_cols=group_cols
+            )
+            columns = group_cols + features
+            if y is not None:
+                y = np.asarray(y)
+                if y.ndim != 1 or len(y) != len(frame):
+                    raise ValueError(
+                        f"y must be 1-D with one label per row of X ({len(frame)}); got shape "
+                        f"{y.shape}."
+                    )
+                frame = frame[columns].assign(**{LABEL: y})
+                label = LABEL
+            else:
+                frame, label = frame[columns], None
+            data = spark_frame_with_row_id(spark, frame)
+
+        self.group_cols_ = group_cols
+        self.feature_names_in_ = np.asarray(features, dtype=object)
+        self.n_features_in_ = len(features)
+        table = self._fit_table(spark, data, group_cols, features, label, fit_params)
+        self._set_table(table)
+        if self.on_error == "raise":
+            failed = table[table["status"] == STATUS_FAILED]
+            if len(failed):
+                first = failed.iloc[0]
+                key = {c: _py(first[c]) for c in group_cols}
+                raise GroupFitError(
+                    f"Fitting the model of group {key} failed ({len(failed)} of {len(table)} "
+                    f"groups failed; on_error='skip' keeps the others). Executor traceback:\n"
+                    f"{first['error']}",
+                    group=key,
+                    remote_traceback=first["error"],
+                )
+        return self
+
+    def _validate_params_(self):
+        if self.on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip'; got {self.on_error!r}.")
+        if self.unseen_groups not in ("raise", "null"):
+            raise ValueError(
+                f"unseen_groups must be 'raise' or 'null'; got {self.unseen_groups!r}."
+            )
+        if not isinstance(self.min_rows, (int, np.integer)) or self.min_rows < 1:
+            raise ValueError(f"min_rows must be an int >= 1; got {self.min_rows!r}.")
+        if self.n_partitions is not None and (
+            not isinstance(self.n_partitions, (int, np.integer)) or self.n_partitions < 1
+        ):
+            raise ValueError(
+                f"n_partitions must be None or an int >= 1; got {self.n_partitions!r}."
+            )
+
+    @staticmethod
+    def _check_pandas(X, group_cols):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                "GroupedEstimator needs the group columns by name: pass a pandas DataFrame "
+                f"(or a Spark DataFrame) that contains {group_cols}; got {type(X).__name__}."
+            )
+        missing = [c for c in group_cols if c not in X.columns]
+        if missing:
+            raise ColumnError(
+                f"group_cols {missing} are not columns of X. Columns: {list(X.columns)}."
+            )
+        return X
+
+    def _fit_table(self, spark, data, group_cols, features, label, fit_params):
+        from pyspark.sql import types as T
+
+        schema = T.StructType(
+            [data.schema[c] for c in group_cols]
+            + [
+                T.StructField("model", T.BinaryType()),
+                T.StructField("n_rows", T.LongType()),
+                T.StructField("fit_seconds", T.DoubleType()),
+                T.StructField("status", T.StringType()),
+                T.StructField("error", T.StringType()),
+                T.StructField("classes", T.StringType()),
+            ]
+        )
+        fit_partition = partial(
+            _fit_partition,
+            estimator_blob=dump_model(self.estimator),
+            group_cols=group_cols,
+            feature_cols=features,
+            label_col=label,
+            min_rows=int(self.min_rows),
+            fit_params=fit_params,
+        )
+        n_partitions = self.n_partitions or default_partitions(spark)
+        columns = group_cols + features + ([label] if label else []) + [ROW_ID]
+        packed = data.select(*columns).repartition(n_partitions, *group_cols)
+        with track_job_progress(spark, "fitting groups", self.progress):
+            return packed.mapInPandas(fit_partition, schema).toPandas()
+
+    def _set_table(self, table: pd.DataFrame):
+        table = table.reset_index(drop=True)
+        self._table = table
+        self._models = {}
+        self._spark_table = None
+        self.n_groups_ = len(table)
+        self.n_failed_groups_ = int((table["status"] != STATUS_OK).sum())
+        classes = [json.loads(c) for c in table["classes"].dropna()]
+        if classes:
+            self.classes_ = np.unique(np.concatenate([np.asarray(c) for c in classes]))
+        elif hasattr(self, "classes_"):
+            del self.classes_
+        self._index = {
+            _key(row): i for i, row in enumerate(table[self.group_cols_].itertuples(index=False))
+        }
+
+    # ----------------------------------------------------------- accessors
+    @property
+    def model_table_(self):
+        """The per-group model table as a Spark DataFrame (see the class docstring)."""
+        self._check_fitted()
+        if self._spark_table is None:
+            self._spark_table = get_spark(self.spark).createDataFrame(self._table)
+        return self._spark_table
+
+    def get_group_model(self, key):
+        """Return the fitted scikit-learn estimator of one group.
+
+        Parameters
+        ----------
+        key : scalar, tuple or dict
+            The group's key: a value for one group column, a tuple in ``group_cols`` order, or
+            a dict column -> value.
+
+        Raises
+        ------
+        UnseenGroupError
+            No such group in the training data.
+        GroupFitError
+            The group exists but has no model (failed or too few rows).
+        """
+        self._check_fitted()
+        if isinstance(key, dict):
+            key = tuple(key[c] for c in self.group_cols_)
+        elif not isinstance(key, tuple):
+            key = (key,)
+        position = self._index.get(_key(key))
+        if position is None:
+            raise UnseenGroupError(f"No group {dict(zip(self.group_cols_, key))} was fitted.")
+        return self._model_at(position)
+
+    def _model_at(self, position):
+        if position not in self._models:
+            row = self._table.iloc[position]
+            key = {c: _py(row[c]) for c in self.group_cols_}
+            if row["status"] != STATUS_OK:
+                raise GroupFitError(
+                    f"Group {key} has no model (status {row['status']!r}): {row['error']}",
+                    group=key,
+                    remote_traceback=row["error"] or "",
+                )
+            self._models[position] = load_model(row["model"], what=f"model of group {key}")
+        return self._models[position]
+
+    def _check_fitted(self):
+        if not hasattr(self, "_table"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
+            )
+
+    # ------------------------------------------------------------ predict
+    def predict(self, X):
+        """Predict with each row's group model.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            pandas input: a numpy array in input row order. Spark input: ``X`` plus
+            ``prediction_col`` (lazy).
+        """
+        return self._apply("predict", X)
+
+    @available_if(_has_method("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, columns in :attr:`classes_` order (array<double> on Spark)."""
+        return self._apply("predict_proba", X)
+
+    @available_if(_has_method("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities, columns in :attr:`classes_` order (-inf for unseen classes)."""
+        return self._apply("predict_log_proba", X)
+
+    @available_if(_has_method("decision_function"))
+    def decision_function(self, X):
+        """Decision function of each row's group model (array<double> on Spark if 2-D)."""
+        return self._apply("decision_function", X)
+
+    @available_if(_has_method("transform"))
+    def transform(self, X):
+        """Transform each row with its group model (array<double> column on Spark)."""
+        return self._apply("transform", X)
+
+    @available_if(_has_method("score"))
+    def score(self, X, y, sample_weight=None):
+        """Score as the base estimator would (R^2 for regressors, accuracy for classifiers)."""
+        from sklearn.base import is_classifier
+        from sklearn.metrics import accuracy_score, r2_score
+
+        if is_spark_dataframe(X):
+            raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
+        predictions = self.predict(X)
+        metric = accuracy_score if is_classifier(self.estimator) else r2_score
+        return metric(y, predictions, sample_weight=sample_weight)
+
+    def _apply(self, method, X):
+        self._check_fitted()
+        if is_spark_dataframe(X):
+            return self._apply_spark(method, X)
+        frame = self._check_pandas(X, self.group_cols_)
+        self._check_features(pandas_column_kinds(frame))
+        frame = frame.reset_index(drop=True)
+        keys = [_key(k) for k in frame[self.group_cols_].itertuples(index=False)]
+        positions = np.array([self._position(k) for k in keys], dtype=np.int64)
+        unusable = positions < 0
+        self._handle_unseen({k for k, bad in zip(keys, unusable) if bad}, int(unusable.sum()))
+        pieces, order = [], []
+        for position, rows in pd.Series(positions).groupby(positions).indices.items():
+            if position < 0:
+                continue
+            model = self._model_at(position)
+            classes = self._classes_or_none()
+            pieces.append(
+                _group_output(model, frame.iloc[rows], method, self._features(), classes)
+            )
+            order.append(rows)
+        return _assemble(pieces, order, len(frame))
+
+    def _position(self, key):
+        """Row of the model table for ``key`` if that group has a usable model, else -1."""
+        position = self._index.get(key)
+        if position is None or self._table["status"].iat[position] != STATUS_OK:
+            return -1
+        return position
+
+    def _features(self):
+        return list(self.feature_names_in_)
+
+    def _classes_or_none(self):
+        return getattr(self, "classes_", None)
+
+    def _check_features(self, kinds):
+        missing = [c for c in self._features() if c not in kinds]
+        if missing:
+            raise ColumnError(
+                f"The data lacks feature columns the group models were fitted on: {missing}."
+            )
+
+    def _handle_unseen(self, unseen_keys, n_rows):
+        if not unseen_keys:
+            return
+        examples = [dict(zip(self.group_cols_, map(_py, k))) for k in list(unseen_keys)[:5]]
+        message = (
+            f"{n_rows} rows in {len(unseen_keys)} groups have no fitted model (unseen, "
+            f"failed or below min_rows), e.g. {examples}."
+        )
+        if self.unseen_groups == "raise":
+            raise UnseenGroupError(message + " Set unseen_groups='null' to predict null.")
+        warnings.warn(message + " Their predictions are null.", UserWarning, stacklevel=3)
+
+    def _output_is_array(self, method):
+        from pyspark.sql.types import ArrayType
+
+        return isinstance(output_type(method, classes=self._classes_or_none()), ArrayType)
+
+    def _apply_spark(self, method, X):
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        self._check_features(spark_column_kinds(X.schema))
+        group_cols = self.group_cols_
+        missing = [c for c in group_cols if c not in X.columns]
+        if missing:
+            raise ColumnError(f"group_cols {missing} are not columns of the DataFrame.")
+        if self.prediction_col in X.columns:
+            raise ColumnError(
+                f"The DataFrame already has a column {self.prediction_col!r}; choose another "
+                "prediction_col."
+            )
+        usable = self._table[self._table["status"] == STATUS_OK]
+        models = get_spark(self.spark).createDataFrame(usable[group_cols + ["model"]])
+        models = models.select(
+            *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols],
+            F.col("model").alias(MODEL),
+        )
+        if not X.isStreaming:
+            unseen = (
+                X.select(*group_cols)
+                .groupBy(*group_cols)
+                .count()
+                .alias("data")
+                .join(
+                    F.broadcast(models.select(*group_cols).alias("models")),
+                    on=_null_safe_condition(group_cols, "data", "models"),
+                    how="left_anti",
+                )
+                .collect()
+            )
+            self._handle_unseen(
+                {tuple(r[c] for c in group_cols) for r in unseen}, sum(r["count"] for r in unseen)
+            )
+        out_type = output_type(
+            method, classes=self._classes_or_none(), clusterer=is_clusterer(self.estimator)
+        )
+        schema = T.StructType([*X.schema.fields, T.StructField(self.prediction_col, out_type)])
+        combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
+            models, allowMissingColumns=True
+        )
+        n_partitions = self.n_partitions or default_partitions(get_spark(self.spark))
+        packed = combined.repartition(n_partitions, *group_cols).sortWithinPartitions(
+            *group_cols, F.col(MODEL).isNull()
+        )
+        predict_partition = partial(
+            _predict_partition,
+            method=method,
+            group_cols=group_cols,
+            feature_cols=self._features(),
+            classes=self._classes_or_none(),
+            output_col=self.prediction_col,
+            output_is_array=self._output_is_array(method),
+            columns=list(X.columns),
+            raise_unseen=self.unseen_groups == "raise",
+        )
+        return packed.mapInPandas(predict_partition, schema)
+
+    # --------------------------------------------------------- persistence
+    def save(self, path):
+        """Save the fitted estimator to directory ``path`` (created; must not exist).
+
+        Writes ``models.parquet`` (the model table) and ``metadata.json`` (parameters,
+        resolved columns and the sha256 of the Parquet file, checked by :meth:`load`).
+        """
+        import hashlib
+
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=False)
+        self._table.to_parquet(path / "models.parquet", index=False)
+        digest = hashlib.sha256((path / "models.parquet").read_bytes()).hexdigest()
+        params = self.get_params(deep=False)
+        params["spark"] = None
+        metadata = {
+            "format": _SAVE_FORMAT,
+            "models_sha256": digest,
+            "group_cols": self.group_cols_,
+            "feature_cols": self._features(),
+            "params": dump_model(params).hex(),
+        }
+        (path / "metadata.json").write_text(json.dumps(metadata, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path, *, spark=None):
+        """Load an estimator written by :meth:`save`, checking the files' integrity.
+
+        Raises
+        ------
+        ModelIntegrityError
+            The model table does not match the digest recorded at save time.
+        """
+        import hashlib
+
+        path = Path(path)
+        metadata = json.loads((path / "metadata.json").read_text())
+        if metadata.get("format") != _SAVE_FORMAT:
+            raise ModelIntegrityError(f"{path} is not a GroupedEstimator save (format 1).")
+        raw = (path / "models.parquet").read_bytes()
+        if hashlib.sha256(raw).hexdigest() != metadata["models_sha256"]:
+            raise ModelIntegrityError(
+                f"{path / 'models.parquet'} does not match the sha256 recorded in "
+                "metadata.json: it was modified or truncated after saving."
+            )
+        params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
+        params["spark"] = spark
+        model = cls(**params)
+        model.group_cols_ = metadata["group_cols"]
+        model.feature_names_in_ = np.asarray(metadata["feature_cols"], dtype=object)
+        model.n_features_in_ = len(metadata["feature_cols"])
+        model._set_table(pd.read_parquet(path / "models.parquet"))
+        return model
+
+    def log_to_mlflow(self, artifact_path="grouped_estimator"):
+        """Log the saved estimator (model table + metadata) as artifacts of the active MLflow run.
+
+        Returns
+        -------
+        str
+            The artifact URI, loadable with ``GroupedEstimator.load(mlflow.artifacts.
+            download_artifacts(uri))``.
+        """
+        from ._mlflow import log_directory
+
+        return log_directory(self.save, artifact_path)
+
+    # ------------------------------------------------------- pickling / misc
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_spark_table", None)  # a Spark DataFrame does not pickle; rebuilt lazily
+        state["_models"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_table" in state:
+            self._spark_table = None
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import get_tags
+
+        tags = super().__sklearn_tags__()
+        base = get_tags(self.estimator)
+        tags.estimator_type = base.estimator_type
+        tags.target_tags.required = base.target_tags.required
+        return tags
+
+
+# ---------------------------------------------------------------- executors
+def _fit_partition(
+    batches, *, estimator_blob, group_cols, feature_cols, label_col, min_rows, fit_params
+):
+    """mapInPandas body: fit every group of one hash partition.
+
+    The partition is grouped here rather than sorted by Spark: a pandas sort of one partition
+    is much cheaper than Spark's external sort, and sorting by the row id first keeps each
+    group's rows in input order, so every fit sees exactly the rows a by-hand fit would.
+    """
+    frames = [b for b in batches if len(b)]
+    if not frames:
+        return
+    partition = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    partition = partition.sort_values(ROW_ID, kind="stable", ignore_index=True)
+    estimator = load_model(estimator_blob, what="base estimator")
+    rows = []
+    with limit_task_threads():
+        grouped = partition.groupby(group_cols, sort=False, dropna=False)
+        for key, frame in grouped:
+            key = tuple(
+                None if _isnull(k) else k for k in (key if isinstance(key, tuple) else (key,))
+            )
+            rows.append(
+                _fit_one(estimator, key, frame, feature_cols, label_col, min_rows, fit_params)
+            )
+            if len(rows) >= 256:
+                yield _table_frame(rows, group_cols)
+                rows = []
+    if rows:
+        yield _table_frame(rows, group_cols)
+
+
+def _fit_one(estimator, key, frame, feature_cols, label_col, min_rows, fit_params):
+    n_rows = len(frame)
+    record = {
+        "key": key,
+        "model": None,
+        "n_rows": n_rows,
+        "fit_seconds": 0.0,
+        "status": STATUS_OK,
+        "error": None,
+        "classes": None,
+    }
+    if n_rows < min_rows:
+        record.update(status=STATUS_TOO_FEW, error=f"{n_rows} rows < min_rows={min_rows}")
+        return record
+    start = time.perf_counter()
+    try:
+        model = clone(estimator)
+        X = frame[feature_cols]
+        if label_col is None:
+            model.fit(X, **fit_params)
+        else:
+            model.fit(X, frame[label_col].to_numpy(), **fit_params)
+        record["model"] = dump_model(model)
+        classes = getattr(model, "classes_", None)
+        if classes is not None:
+            record["classes"] = json.dumps(np.asarray(classes).tolist())
+    except Exception:  # recorded with its traceback, never lost
+        record.update(status=STATUS_FAILED, error=traceback.format_exc())
+    record["fit_seconds"] = time.perf_counter() - start
+    return record
+
+
+def _table_frame(rows, group_cols):
+    keys = pd.DataFrame([r["key"] for r in rows], columns=group_cols)
+    body = pd.DataFrame({f: [r[f] for r in rows] for f in _TABLE_FIELDS})
+    return pd.concat([keys, body], axis=1)
+
+
+def _predict_partition(
+    batches,
+    *,
+    method,
+    group_cols,
+    feature_cols,
+    classes,
+    output_col,
+    output_is_array,
+    columns,
+    raise_unseen,
+):
+    """mapInPandas body: rows arrive key-sorted with each group's model row first."""
+    with limit_task_threads():
+        for key, frame in iter_contiguous_groups(batches, group_cols):
+            has_model = frame[MODEL].notna()
+            model_rows, data = frame[has_model], frame[~has_model]
+            if data.empty:
+                continue
+            data = data[columns].reset_index(drop=True)
+            if model_rows.empty:
+                if raise_unseen:
+                    raise UnseenGroupError(
+                        f"{len(data)} rows of group {dict(zip(group_cols, map(_py, key)))} have "
+                        "no fitted model (unseen_groups='raise')."
+                    )
+                output = [None] * len(data)
+            else:
+                what = f"model of group {dict(zip(group_cols, map(_py, key)))}"
+                model = load_model(model_rows[MODEL].iat[0], what=what)
+                values = _group_output(model, data, method, feature_cols, classes)
+                output = list(values) if output_is_array else values
+            yield data.assign(**{output_col: output})
+
+
+def _group_output(model, frame, method, feature_cols, classes):
+    values = getattr(model, method)(frame[feature_cols])
+    if method in ("predict_proba", "predict_log_proba") and classes is not None:
+        fill = -np.inf if method == "predict_log_proba" else 0.0
+        aligned = np.full((len(frame), len(classes)), fill)
+        aligned[:, np.searchsorted(classes, model.classes_)] = values
+        return aligned
+    return np.asarray(values)
+
+
+def _assemble(pieces, order, n_rows):
+    """Put per-group outputs back in input row order; rows without a model get NaN / None."""
+    if not pieces:
+        return np.full(n_rows, np.nan)
+    dtype = np.result_type(*pieces)
+    shape = (n_rows, *pieces[0].shape[1:])
+    if sum(len(p) for p in pieces) == n_rows:
+        out = np.empty(shape, dtype)
+    else:  # some rows had no model: NaN for numbers, None otherwise
+        dtype = np.dtype(np.float64 if np.issubdtype(dtype, np.number) else object)
+        out = np.full(shape, None if dtype.kind == "O" else np.nan, dtype)
+    for rows, values in zip(order, pieces):
+        out[rows] = values
+    return out
+
+
+def _null_safe_condition(cols, left, right):
+    """Join condition on ``cols`` where null keys match null keys (null groups are groups)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    conditions = [F.col(f"{left}.`{c}`").eqNullSafe(F.col(f"{right}.`{c}`")) for c in cols]
+    return reduce(lambda a, b: a & b, conditions)
+
+
+def _key(values) -> tuple:
+    """Hashable key with NaN/None normalised, so null groups can be looked up."""
+    return tuple(None if _isnull(v) else _py(v) for v in values)
+
+
+def _isnull(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _py(value):
+    """numpy scalar -> Python scalar (for messages, JSON and dict keys)."""
+    return value.item() if isinstance(value, np.generic) else value

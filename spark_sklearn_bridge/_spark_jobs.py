@@ -1,0 +1,120 @@
+"""Small Spark helpers shared by the paradigms: partition counts, job progress, row order."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+
+import numpy as np
+import pandas as pd
+
+from ._inputs import ROW_ID
+from ._progress import progress_bar, progress_enabled
+from ._session import is_spark_connect
+
+__all__ = [
+    "default_partitions",
+    "iter_contiguous_groups",
+    "spark_frame_with_row_id",
+    "track_job_progress",
+]
+
+
+def default_partitions(spark, per_core: int = 4) -> int:
+    """How many partitions to pack work into: a few per core, so skew evens out."""
+    if is_spark_connect(spark):
+        return int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    return max(1, per_core * spark.sparkContext.defaultParallelism)
+
+
+def spark_frame_with_row_id(spark, frame: pd.DataFrame):
+    """A Spark DataFrame of ``frame`` plus a :data:`ROW_ID` column holding its row positions."""
+    frame = frame.reset_index(drop=True)
+    frame = frame.assign(**{ROW_ID: np.arange(len(frame), dtype="int64")})
+    return spark.createDataFrame(frame)
+
+
+def iter_contiguous_groups(batches, group_cols: list):
+    """Yield ``(key_tuple, frame)`` for runs of equal keys in a key-sorted stream of batches.
+
+    A group may span several Arrow batches; its rows are concatenated. Null keys form their own
+    group (as in ``groupBy``), so no row is dropped.
+    """
+    pending_key, pending = None, []
+    for batch in batches:
+        if batch.empty:
+            continue
+        batch = batch.reset_index(drop=True)
+        starts = _run_starts(batch, group_cols)
+        ends = [*starts[1:], len(batch)]
+        for start, end in zip(starts, ends):
+            key = tuple(batch[c].iat[start] for c in group_cols)
+            chunk = batch.iloc[start:end]
+            if pending and _same_key(pending_key, key):
+                pending.append(chunk)
+                continue
+            if pending:
+                yield pending_key, _concat(pending)
+            pending_key, pending = key, [chunk]
+    if pending:
+        yield pending_key, _concat(pending)
+
+
+def _concat(frames):
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _run_starts(batch: pd.DataFrame, group_cols: list) -> list:
+    changed = np.zeros(len(batch) - 1, dtype=bool)
+    for col in group_cols:
+        values = batch[col].to_numpy()
+        prev, curr = values[:-1], values[1:]
+        nulls = pd.isna(values)
+        equal = (prev == curr) | (nulls[:-1] & nulls[1:])
+        changed |= ~np.asarray(equal, dtype=bool)
+    return [0, *(np.flatnonzero(changed) + 1).tolist()]
+
+
+def _same_key(a, b) -> bool:
+    return all((x == y) or (pd.isna(x) and pd.isna(y)) for x, y in zip(a, b))
+
+
+@contextlib.contextmanager
+def track_job_progress(spark, desc: str, progress: bool | None = None, poll_seconds=0.5):
+    """Show a bar of finished tasks for the Spark jobs run inside the block (classic Spark).
+
+    Spark Connect exposes no status tracker to the client, so there the block runs without a bar.
+    """
+    if not progress_enabled(progress) or is_spark_connect(spark):
+        yield
+        return
+    sc = spark.sparkContext
+    group = f"ssb-{uuid.uuid4().hex[:12]}"
+    sc.setJobGroup(group, desc)
+    stop = threading.Event()
+
+    def poll():
+        tracker = sc.statusTracker()
+        with progress_bar(None, desc, progress=True, unit="task") as bar:
+            while not stop.wait(poll_seconds):
+                done = total = 0
+                for job_id in tracker.getJobIdsForGroup(group):
+                    job = tracker.getJobInfo(job_id)
+                    for stage_id in job.stageIds if job else []:
+                        stage = tracker.getStageInfo(stage_id)
+                        if stage:
+                            done += stage.numCompletedTasks
+                            total += stage.numTasks
+                bar.total = total or None
+                bar.n = done
+                bar.refresh()
+
+    thread = threading.Thread(target=poll, daemon=True, name="ssb-progress")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sc.setLocalProperty("spark.jobGroup.id", None)

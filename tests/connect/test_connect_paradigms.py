@@ -1,0 +1,48 @@
+"""The default paths of every paradigm on Spark Connect (SPARK_REMOTE=local[2])."""
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+
+from spark_sklearn_bridge import GroupedEstimator, SparkBatchPredictor, predict_udf
+
+
+def diabetes_frame():
+    data = load_diabetes(as_frame=True)
+    return data.data.reset_index(names="row"), data.target.to_numpy()
+
+
+def test_grouped_estimator_on_connect(spark):
+    X, y = diabetes_frame()
+    X["sex_group"] = (X["sex"] > 0).astype(int)
+    features = [c for c in X.columns if c not in ("row", "sex_group", "sex")]
+    sdf = spark.createDataFrame(X.assign(target=y))
+    model = GroupedEstimator(Ridge(), "sex_group", feature_cols=features, label_col="target")
+    model.fit(sdf)
+    for key, frame in X.assign(target=y).groupby("sex_group"):
+        reference = Ridge().fit(frame[features], frame["target"])
+        np.testing.assert_allclose(model.get_group_model(key).coef_, reference.coef_)
+    out = model.predict(sdf).select("row", "prediction").toPandas().sort_values("row")
+    expected = model.predict(X[["sex_group", *features]])
+    np.testing.assert_allclose(out["prediction"], expected, rtol=1e-12)
+    assert model.model_table_.count() == 2
+
+
+def test_batch_predictor_on_connect(spark):
+    X, y = diabetes_frame()
+    features = [c for c in X.columns if c != "row"]
+    model = LinearRegression().fit(X[features], y)
+    sdf = spark.createDataFrame(X)
+    out = SparkBatchPredictor(model).predict(sdf).toPandas().sort_values("row")
+    np.testing.assert_allclose(out["prediction"], model.predict(X[features]), rtol=1e-12)
+
+    labels = (y > np.median(y)).astype(int)
+    clf = LogisticRegression(max_iter=1000).fit(X[features], labels)
+    proba = SparkBatchPredictor(clf).predict_proba(sdf).toPandas().sort_values("row")
+    np.testing.assert_allclose(np.vstack(proba["prediction"]), clf.predict_proba(X[features]))
+
+    score = predict_udf(model)
+    selected = sdf.select("row", score(*features).alias("p")).toPandas().sort_values("row")
+    np.testing.assert_allclose(selected["p"], model.predict(X[features]), rtol=1e-12)
+    assert isinstance(out, pd.DataFrame)

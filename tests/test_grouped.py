@@ -1,0 +1,317 @@
+import pickle
+import warnings
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from spark_sklearn_bridge import GroupedEstimator
+from spark_sklearn_bridge.exceptions import (
+    ColumnError,
+    GroupFitError,
+    ModelIntegrityError,
+    NotFittedError,
+    UnseenGroupError,
+)
+
+FEATURES = ["f0", "f1", "f2"]
+
+
+def make_data(n_groups=6, n_rows=30, seed=0, two_keys=False):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for g in range(n_groups):
+        X = rng.normal(size=(n_rows, 3))
+        coef = rng.normal(size=3) * (g + 1)
+        y = X @ coef + rng.normal(scale=0.1, size=n_rows)
+        frame = pd.DataFrame(X, columns=FEATURES).assign(y=y, label=(y > 0).astype(int))
+        if two_keys:
+            frame = frame.assign(region=f"r{g % 2}", store=g // 2)
+        else:
+            frame = frame.assign(store=f"s{g}")
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    return data.sample(frac=1.0, random_state=seed).reset_index(drop=True)  # interleave groups
+
+
+def fit_by_hand(estimator, data, group_cols, label):
+    models = {}
+    for key, frame in data.groupby(group_cols, sort=False):
+        key = key if len(group_cols) > 1 else key[0]
+        models[key] = clone(estimator).fit(frame[FEATURES], frame[label].to_numpy())
+    return models
+
+
+def predict_by_hand(models, data, group_cols, method="predict"):
+    out = {}
+    for key, frame in data.groupby(group_cols, sort=False):
+        key = key if len(group_cols) > 1 else key[0]
+        values = getattr(models[key], method)(frame[FEATURES])
+        out.update(zip(frame.index, values))
+    return np.array([out[i] for i in data.index])
+
+
+@pytest.mark.parametrize("two_keys", [False, True], ids=["one-key", "two-keys"])
+def test_regressor_matches_sklearn_per_group_pandas_and_spark(spark, two_keys):
+    data = make_data(two_keys=two_keys)
+    group_cols = ["region", "store"] if two_keys else ["store"]
+    expected = fit_by_hand(Ridge(alpha=0.5), data, group_cols, "y")
+
+    pandas_model = GroupedEstimator(Ridge(alpha=0.5), group_cols).fit(
+        data[group_cols + FEATURES], data["y"]
+    )
+    spark_model = GroupedEstimator(
+        Ridge(alpha=0.5), group_cols, feature_cols=FEATURES, label_col="y"
+    ).fit(spark.createDataFrame(data))
+
+    for model in (pandas_model, spark_model):
+        assert model.n_groups_ == len(expected) and model.n_failed_groups_ == 0
+        for key, reference in expected.items():
+            fitted = model.get_group_model(key)
+            np.testing.assert_allclose(fitted.coef_, reference.coef_, rtol=1e-12)
+            np.testing.assert_allclose(fitted.intercept_, reference.intercept_, rtol=1e-12)
+            assert list(fitted.feature_names_in_) == FEATURES
+        np.testing.assert_allclose(
+            model.predict(data[group_cols + FEATURES]),
+            predict_by_hand(expected, data, group_cols),
+            rtol=1e-12,
+        )
+
+    # Spark in -> Spark out, joined back on a key: the same numbers.
+    sdf = spark.createDataFrame(data.reset_index(names="row"))
+    out = spark_model.predict(sdf).select("row", "prediction").toPandas().sort_values("row")
+    np.testing.assert_allclose(
+        out["prediction"], predict_by_hand(expected, data, group_cols), rtol=1e-12
+    )
+
+
+def test_classifier_probabilities_follow_global_classes(spark):
+    data = make_data(n_groups=4, n_rows=40, seed=1)
+    data["label"] = np.where(data["store"] == "s3", 2, data["label"])  # s3 sees only class 2
+    data.loc[data.index[:3], "store"] = "s3"  # ...plus a few other labels
+    expected = fit_by_hand(LogisticRegression(), data, ["store"], "label")
+    model = GroupedEstimator(
+        LogisticRegression(), "store", feature_cols=FEATURES, label_col="label"
+    ).fit(spark.createDataFrame(data))
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+
+    X = data[["store", *FEATURES]]
+    np.testing.assert_array_equal(model.predict(X), predict_by_hand(expected, data, ["store"]))
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(data), 3)
+    for key, reference in expected.items():
+        rows = (data["store"] == key).to_numpy()
+        columns = np.searchsorted([0, 1, 2], reference.classes_)
+        np.testing.assert_allclose(
+            proba[rows][:, columns], reference.predict_proba(X[rows][FEATURES])
+        )
+        missing = np.setdiff1d([0, 1, 2], reference.classes_)
+        assert np.all(proba[rows][:, np.searchsorted([0, 1, 2], missing)] == 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+    spark_out = (
+        model.predict_proba(spark.createDataFrame(data.reset_index(names="row")))
+        .toPandas()
+        .sort_values("row")
+    )
+    np.testing.assert_allclose(np.vstack(spark_out["prediction"]), proba, rtol=1e-12)
+    labels = model.predict(spark.createDataFrame(data)).schema["prediction"].dataType
+    assert labels.typeName() == "long"
+    assert model.score(X, data["label"]) == pytest.approx(
+        np.mean(predict_by_hand(expected, data, ["store"]) == data["label"])
+    )
+
+
+def test_string_labels_and_pipeline_base(spark):
+    data = make_data(n_groups=3, seed=2)
+    data["label"] = np.where(data["y"] > 0, "up", "down")
+    base = make_pipeline(StandardScaler(), DecisionTreeClassifier(random_state=0))
+    expected = fit_by_hand(base, data, ["store"], "label")
+    model = GroupedEstimator(base, "store").fit(data[["store", *FEATURES]], data["label"])
+    np.testing.assert_array_equal(
+        model.predict(data[["store", *FEATURES]]), predict_by_hand(expected, data, ["store"])
+    )
+    out = model.predict(spark.createDataFrame(data)).toPandas()
+    assert out["prediction"].isin(["up", "down"]).all()
+
+
+def test_transformer_and_clusterer_bases(spark):
+    data = make_data(n_groups=3, seed=3)
+    X = data[["store", *FEATURES]]
+    pca = GroupedEstimator(PCA(n_components=2), "store").fit(X)
+    expected = {k: PCA(n_components=2).fit(f[FEATURES]) for k, f in data.groupby("store")}
+    np.testing.assert_allclose(
+        pca.transform(X), predict_by_hand(expected, data, ["store"], "transform"), atol=1e-12
+    )
+    spark_pca = pca.transform(spark.createDataFrame(data)).toPandas()
+    assert len(spark_pca["prediction"].iloc[0]) == 2
+
+    kmeans = GroupedEstimator(KMeans(n_clusters=2, n_init=3, random_state=0), "store").fit(X)
+    expected = {
+        k: KMeans(n_clusters=2, n_init=3, random_state=0).fit(f[FEATURES])
+        for k, f in data.groupby("store")
+    }
+    np.testing.assert_array_equal(kmeans.predict(X), predict_by_hand(expected, data, ["store"]))
+    assert kmeans.predict(spark.createDataFrame(data)).schema[
+        "prediction"
+    ].dataType.typeName() == ("long")
+
+
+def test_failing_group_raises_with_its_key_and_traceback(spark):
+    data = make_data(n_groups=3)
+    data.loc[data["store"] == "s1", "label"] = 1  # one class only: LogisticRegression fails
+    model = GroupedEstimator(LogisticRegression(), "store")
+    with pytest.raises(GroupFitError, match=r"group \{'store': 's1'\}") as info:
+        model.fit(data[["store", *FEATURES]], data["label"])
+    assert info.value.group == {"store": "s1"}
+    assert "Traceback" in info.value.remote_traceback
+    assert "needs samples of at least 2 classes" in info.value.remote_traceback
+
+
+def test_skip_records_failures_and_small_groups(spark):
+    data = make_data(n_groups=4)
+    data.loc[data["store"] == "s1", "label"] = 1
+    data = data[~((data["store"] == "s2") & (data.index % 10 != 0))]  # s2 keeps ~3 rows
+    model = GroupedEstimator(LogisticRegression(), "store", on_error="skip", min_rows=5)
+    model.fit(data[["store", *FEATURES]], data["label"])
+    table = model.model_table_.toPandas().set_index("store")
+    assert model.n_groups_ == 4 and model.n_failed_groups_ == 2
+    assert table.loc["s1", "status"] == "failed" and "Traceback" in table.loc["s1", "error"]
+    assert table.loc["s2", "status"] == "too_few_rows"
+    assert "min_rows=5" in table.loc["s2", "error"]
+    assert table.loc["s0", "status"] == "ok" and table.loc["s0", "model"] is not None
+    assert table["n_rows"].sum() == len(data)  # every row accounted for
+    assert set(table.columns) >= {"model", "n_rows", "fit_seconds", "status", "error"}
+    with pytest.raises(GroupFitError, match="status 'failed'"):
+        model.get_group_model("s1")
+
+
+def test_unseen_groups_policy(spark):
+    data = make_data(n_groups=2)
+    new = data.assign(store=np.where(data.index % 2 == 0, "s0", "new"))
+    X_new = new[["store", *FEATURES]]
+    strict = GroupedEstimator(Ridge(), "store").fit(data[["store", *FEATURES]], data["y"])
+    with pytest.raises(UnseenGroupError, match=r"in 1 groups.*'store': 'new'"):
+        strict.predict(X_new)
+    with pytest.raises(UnseenGroupError, match="'new'"):
+        strict.predict(spark.createDataFrame(new))  # checked before the job
+
+    lenient = clone(strict).set_params(unseen_groups="null")
+    lenient.fit(data[["store", *FEATURES]], data["y"])
+    n_unseen = int((new["store"] == "new").sum())
+    with pytest.warns(UserWarning, match=f"{n_unseen} rows in 1 groups have no fitted model"):
+        predictions = lenient.predict(X_new)
+    assert np.isnan(predictions[new["store"] == "new"]).all()
+    np.testing.assert_allclose(
+        predictions[new["store"] == "s0"],
+        lenient.get_group_model("s0").predict(X_new[new["store"] == "s0"][FEATURES]),
+    )
+    with pytest.warns(UserWarning, match=f"{n_unseen} rows in 1 groups"):
+        out = lenient.predict(spark.createDataFrame(new)).toPandas()
+    assert out.loc[out["store"] == "new", "prediction"].isna().all()
+    assert out.loc[out["store"] == "s0", "prediction"].notna().all()
+
+
+def test_null_group_keys_are_a_group(spark):
+    data = make_data(n_groups=2, seed=5)
+    data["store"] = data["store"].where(data["store"] == "s0", None)
+    model = GroupedEstimator(Ridge(), "store", label_col="y", feature_cols=FEATURES)
+    model.fit(spark.createDataFrame(data))
+    assert model.n_groups_ == 2
+    reference = Ridge().fit(
+        data.loc[data["store"].isna(), FEATURES], data.loc[data["store"].isna(), "y"]
+    )
+    np.testing.assert_allclose(model.get_group_model(None).coef_, reference.coef_)
+    out = model.predict(spark.createDataFrame(data)).toPandas()  # no unseen-group error
+    assert out["prediction"].notna().all()
+
+
+def test_save_load_round_trip_and_tampering(spark, tmp_path):
+    data = make_data(n_groups=3)
+    X = data[["store", *FEATURES]]
+    model = GroupedEstimator(Ridge(alpha=2.0), "store").fit(X, data["y"])
+    model.save(tmp_path / "m")
+    loaded = GroupedEstimator.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.estimator.alpha == 2.0 and loaded.n_groups_ == 3
+
+    with pytest.raises(FileExistsError):
+        model.save(tmp_path / "m")
+    parquet = tmp_path / "m" / "models.parquet"
+    raw = bytearray(parquet.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    parquet.write_bytes(bytes(raw))
+    with pytest.raises(ModelIntegrityError, match="does not match the sha256"):
+        GroupedEstimator.load(tmp_path / "m")
+
+
+def test_tampered_model_bytes_in_the_table_are_refused(spark):
+    data = make_data(n_groups=2)
+    model = GroupedEstimator(Ridge(), "store").fit(data[["store", *FEATURES]], data["y"])
+    blob = bytearray(model._table.loc[0, "model"])
+    blob[-5] ^= 0xFF
+    model._table.at[0, "model"] = bytes(blob)
+    key = model._table.loc[0, "store"]
+    with pytest.raises(ModelIntegrityError, match=f"model of group {{'store': '{key}'}}"):
+        model.get_group_model(key)
+    with pytest.raises(Exception, match="ModelIntegrityError"):
+        model.predict(spark.createDataFrame(data)).collect()  # refused on the executor too
+
+
+def test_mlflow_logging_round_trip(spark, tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    data = make_data(n_groups=2)
+    X = data[["store", *FEATURES]]
+    model = GroupedEstimator(Ridge(), "store").fit(X, data["y"])
+    with mlflow.start_run():
+        uri = model.log_to_mlflow("grouped")
+    local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl"))
+    np.testing.assert_array_equal(GroupedEstimator.load(local).predict(X), model.predict(X))
+
+
+def test_bad_input_is_named_before_any_job(spark):
+    data = make_data(n_groups=2)
+    sdf = spark.createDataFrame(data)
+    with pytest.raises(ColumnError, match=r"group_cols.*\['shop'\]"):
+        GroupedEstimator(Ridge(), "shop", label_col="y").fit(sdf)
+    with pytest.raises(ColumnError, match=r"label_col.*\['target'\]"):
+        GroupedEstimator(Ridge(), "store", label_col="target").fit(sdf)
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip'; got 'ignore'"):
+        GroupedEstimator(Ridge(), "store", on_error="ignore").fit(sdf)
+    with pytest.raises(ValueError, match="per-row fit parameters"):
+        GroupedEstimator(Ridge(), "store").fit(
+            data[["store", *FEATURES]], data["y"], sample_weight=np.ones(len(data))
+        )
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        GroupedEstimator(Ridge(), 0).fit(data[FEATURES].to_numpy(), data["y"])
+    with pytest.raises(NotFittedError):
+        GroupedEstimator(Ridge(), "store").predict(data)
+    fitted = GroupedEstimator(Ridge(), "store").fit(data[["store", *FEATURES]], data["y"])
+    with pytest.raises(ColumnError, match=r"\['f2'\]"):
+        fitted.predict(data[["store", "f0", "f1"]])
+
+
+def test_is_a_real_sklearn_meta_estimator(spark):
+    model = GroupedEstimator(make_pipeline(StandardScaler(), Ridge()), "store")
+    assert clone(model).get_params()["estimator__ridge__alpha"] == 1.0
+    model.set_params(estimator__ridge__alpha=3.0)
+    assert model.estimator.steps[1][1].alpha == 3.0
+    assert not hasattr(model, "predict_proba")  # Ridge has none
+    assert hasattr(GroupedEstimator(LogisticRegression(), "g"), "predict_proba")
+
+    data = make_data(n_groups=2)
+    fitted = model.fit(data[["store", *FEATURES]], data["y"])
+    restored = pickle.loads(pickle.dumps(fitted))
+    X = data[["store", *FEATURES]]
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert restored.model_table_.count() == 2
