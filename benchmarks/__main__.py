@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-MODULES = ["bench_grouped"]
+MODULES = ["bench_grouped", "bench_batch_predict"]
 
 for name in MODULES:
     print(f"\n=== {name}")

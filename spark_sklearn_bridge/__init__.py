@@ -11,6 +11,7 @@ Four paradigms, one class family each:
 
 from ._batch_predict import SparkBatchPredictor, predict_udf
 from ._grouped import GroupedEstimator
+from ._search import SparkGridSearchCV, SparkHyperoptSearchCV, SparkRandomizedSearchCV
 from ._serialization import dump_model, load_model
 from ._session import get_spark, is_spark_connect
 from .exceptions import SparkSklearnBridgeError
@@ -20,6 +21,9 @@ __version__ = "0.1.0"
 __all__ = [
     "GroupedEstimator",
     "SparkBatchPredictor",
+    "SparkGridSearchCV",
+    "SparkHyperoptSearchCV",
+    "SparkRandomizedSearchCV",
     "SparkSklearnBridgeError",
     "__version__",
     "dump_model",

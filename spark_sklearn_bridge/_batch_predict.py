@@ -29,6 +29,7 @@ from .exceptions import ColumnError, NotFittedError
 
 __all__ = ["SparkBatchPredictor", "predict_udf"]
 
+DEFAULT_BATCH_SIZE = 50_000
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
 
 
@@ -59,9 +60,11 @@ class SparkBatchPredictor(MetaEstimatorMixin, BaseEstimator):
     output_col : str, default="prediction"
         Name of the added column. It must not exist yet.
     batch_size : int, optional
-        Rows per model call. Default: the Arrow batches as Spark delivers them
-        (``spark.sql.execution.arrow.maxRecordsPerBatch``, 10,000 by default); larger values
-        concatenate batches before calling the model.
+        Rows per model call: consecutive Arrow batches (``spark.sql.execution.arrow.
+        maxRecordsPerBatch`` rows each, 10,000 by default) are concatenated until at least
+        this many rows. Default: 50,000 (fewer, larger calls amortise per-call overhead such as
+        a forest's; measured in ``benchmarks/bench_batch_predict.py``). ``0`` calls the model
+        once per Arrow batch.
     label_col : str, optional
         Label column used by :meth:`fit` on a Spark DataFrame.
     return_type : str or pyspark DataType, optional
@@ -319,7 +322,8 @@ def predict_udf(
     return_type : str or DataType, optional
         Default inferred from the model (see :class:`SparkBatchPredictor`).
     batch_size : int, optional
-        Rows per model call (input Arrow batches are concatenated up to it).
+        Rows per model call (input Arrow batches are concatenated up to it). Default 50,000;
+        ``0`` calls the model once per Arrow batch.
     feature_names : list of str, optional
         Names given to the columns before the model sees them. Default: the model's
         ``feature_names_in_`` (so models fitted on DataFrames see DataFrames).
@@ -362,6 +366,8 @@ def predict_udf(
         source = blob  # no broadcasts on Connect: the bytes ride inside the UDF, once per query
     else:
         source = spark.sparkContext.broadcast(blob)
+    if batch_size is None:
+        batch_size = DEFAULT_BATCH_SIZE
     body = partial(
         _score_batches,
         source=source,

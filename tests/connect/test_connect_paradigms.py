@@ -46,3 +46,39 @@ def test_batch_predictor_on_connect(spark):
     selected = sdf.select("row", score(*features).alias("p")).toPandas().sort_values("row")
     np.testing.assert_allclose(selected["p"], model.predict(X[features]), rtol=1e-12)
     assert isinstance(out, pd.DataFrame)
+
+
+def test_search_default_path_on_connect(spark):
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    from spark_sklearn_bridge import SparkGridSearchCV
+
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.1, 1, 10]}
+    ours = SparkGridSearchCV(SVC(), grid, cv=3).fit(X, y)
+    theirs = GridSearchCV(SVC(), grid, cv=3).fit(X, y)
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )
+    assert ours.best_params_ == theirs.best_params_
+
+
+def test_hyperopt_on_connect_and_spark_trials_refused(spark):
+    import pytest
+    from hyperopt import hp
+    from sklearn.datasets import load_iris
+    from sklearn.svm import SVC
+
+    from spark_sklearn_bridge import SparkHyperoptSearchCV
+    from spark_sklearn_bridge.exceptions import SparkConnectUnsupportedError
+
+    X, y = load_iris(return_X_y=True)
+    space = {"C": hp.loguniform("C", -2, 2)}
+    search = SparkHyperoptSearchCV(
+        SVC(), space, max_evals=4, parallelism=2, cv=3, random_state=0
+    ).fit(X, y)
+    assert len(search.trials_.trials) == 4 and search.n_spark_jobs_ == 2
+    with pytest.raises(SparkConnectUnsupportedError, match="backend='spark'"):
+        SparkHyperoptSearchCV(SVC(), space, backend="spark_trials").fit(X, y)
