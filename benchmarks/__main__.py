@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-MODULES = ["bench_grouped", "bench_batch_predict"]
+MODULES = ["bench_grouped", "bench_batch_predict", "bench_search"]
 
 for name in MODULES:
     print(f"\n=== {name}")

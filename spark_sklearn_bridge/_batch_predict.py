@@ -16,11 +16,12 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._inputs import is_spark_dataframe, resolve_columns, spark_column_kinds
+from ._meta import delegated_tags
 from ._schemas import is_clusterer, n_outputs, output_type
 from ._serialization import dump_model, load_model, model_digest
 from ._session import get_spark, is_spark_connect
@@ -40,7 +41,7 @@ def _estimator_has(name):
     return check
 
 
-class SparkBatchPredictor(MetaEstimatorMixin, BaseEstimator):
+class SparkBatchPredictor(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
     """Score Spark DataFrames with any fitted scikit-learn estimator or Pipeline.
 
     pandas / numpy input is scored locally exactly as the estimator would (numpy out). A Spark
@@ -52,7 +53,8 @@ class SparkBatchPredictor(MetaEstimatorMixin, BaseEstimator):
         Fitted (used as is) or unfitted (call :meth:`fit` first; a clone is fitted).
     method : {"predict", "predict_proba", "predict_log_proba", "decision_function", \
 "transform"}, default="predict"
-        The method :meth:`transform` applies to a Spark DataFrame (Spark ML style).
+        The method :meth:`transform` applies (Spark ML style). An estimator without
+        ``predict`` but with ``transform`` uses ``transform``.
     feature_cols : list of str, optional
         Feature columns: numeric scalar columns, or ONE array / ``pyspark.ml`` Vector column.
         Default: the model's ``feature_names_in_`` when it has them (columns are matched by
@@ -180,18 +182,19 @@ class SparkBatchPredictor(MetaEstimatorMixin, BaseEstimator):
         return self._call("decision_function", X)
 
     def transform(self, X):
-        """Spark input: apply the configured ``method`` (Spark ML style). Otherwise the
-        estimator's own ``transform``.
+        """Apply the configured ``method`` (Spark ML style: a fitted model is a transformer).
+
+        Spark input gets ``output_col``; pandas/numpy input gets the method's numpy output.
+        With the default ``method="predict"`` and an estimator that only transforms (a
+        scaler, PCA, a preprocessing Pipeline), ``transform`` is the estimator's own, so the
+        predictor also works as an intermediate Pipeline step.
         """
-        if is_spark_dataframe(X):
-            return self._call(self.method, X)
-        model = self.fitted_estimator()
-        if not hasattr(model, "transform"):
-            raise AttributeError(
-                f"{type(model).__name__} has no transform; for pandas/numpy input call "
-                f"{self.method!r} directly (transform applies method only to Spark DataFrames)."
-            )
-        return model.transform(X)
+        return self._call(self._method(), X)
+
+    def _method(self):
+        model = self.estimator_ if hasattr(self, "estimator_") else self.estimator
+        only_transforms = not hasattr(model, "predict") and hasattr(model, "transform")
+        return "transform" if self.method == "predict" and only_transforms else self.method
 
     def score(self, X, y, sample_weight=None):
         """The wrapped estimator's ``score`` on pandas/numpy input."""
@@ -253,15 +256,11 @@ class SparkBatchPredictor(MetaEstimatorMixin, BaseEstimator):
         return X.withColumn(self.output_col, udf(*columns.exprs))
 
     def __sklearn_tags__(self):
-        from sklearn.utils import get_tags
+        from sklearn.utils import TransformerTags
 
-        tags = super().__sklearn_tags__()
-        try:
-            base = get_tags(self.estimator)
-        except Exception:  # a pyfunc model or a non-sklearn object
-            return tags
-        tags.estimator_type = base.estimator_type
-        tags.target_tags.required = base.target_tags.required
+        tags = delegated_tags(super().__sklearn_tags__(), self.estimator)
+        if tags.transformer_tags is None:  # transform always exists (Spark ML style)
+            tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
 

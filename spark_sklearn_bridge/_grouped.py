@@ -28,6 +28,7 @@ from ._inputs import (
     resolve_columns,
     spark_column_kinds,
 )
+from ._meta import delegated_tags
 from ._schemas import is_clusterer, output_type
 from ._serialization import dump_model, load_model
 from ._session import get_spark
@@ -622,13 +623,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             self._spark_table = None
 
     def __sklearn_tags__(self):
-        from sklearn.utils import get_tags
-
-        tags = super().__sklearn_tags__()
-        base = get_tags(self.estimator)
-        tags.estimator_type = base.estimator_type
-        tags.target_tags.required = base.target_tags.required
-        return tags
+        return delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
 
 
 # ---------------------------------------------------------------- executors
