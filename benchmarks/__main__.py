@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-MODULES = ["bench_grouped", "bench_batch_predict", "bench_search"]
+MODULES = ["bench_grouped", "bench_batch_predict", "bench_search", "bench_spark_ml"]
 
 for name in MODULES:
     print(f"\n=== {name}")

@@ -14,6 +14,7 @@ from ._grouped import GroupedEstimator
 from ._search import SparkGridSearchCV, SparkHyperoptSearchCV, SparkRandomizedSearchCV
 from ._serialization import dump_model, load_model
 from ._session import get_spark, is_spark_connect
+from ._spark_ml import SparkMLEstimator, supported_estimators
 from .exceptions import SparkSklearnBridgeError
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "SparkBatchPredictor",
     "SparkGridSearchCV",
     "SparkHyperoptSearchCV",
+    "SparkMLEstimator",
     "SparkRandomizedSearchCV",
     "SparkSklearnBridgeError",
     "__version__",
@@ -31,4 +33,5 @@ __all__ = [
     "is_spark_connect",
     "load_model",
     "predict_udf",
+    "supported_estimators",
 ]

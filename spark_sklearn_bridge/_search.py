@@ -490,7 +490,7 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
     >>> X, y = load_iris(return_X_y=True)
     >>> search = SparkGridSearchCV(SVC(), {"C": [0.1, 1, 10]}, cv=3).fit(X, y)
     >>> search.best_params_
-    {'C': 1}
+    {'C': 10}
     >>> search.n_spark_jobs_
     1
     """
