@@ -318,6 +318,22 @@ _TRANSLATORS = {
 }
 
 
+def _label_index(column, classes):
+    """Spark's label index (0..K-1, as double) of each label; a cast when they already are."""
+    from pyspark.sql import functions as F
+
+    if np.issubdtype(classes.dtype, np.number) and np.array_equal(
+        classes, np.arange(len(classes))
+    ):
+        return column.cast("double")
+    pairs = [
+        F.lit(value)
+        for index, label in enumerate(classes)
+        for value in (label.item() if hasattr(label, "item") else label, float(index))
+    ]
+    return F.create_map(*pairs)[column]
+
+
 def supported_estimators() -> list:
     """Names of the scikit-learn estimators SparkMLEstimator can delegate to pyspark.ml."""
     return sorted(cls.__name__ for cls in _TRANSLATORS)
@@ -418,30 +434,22 @@ mean_, scale_, min_, data_min_, data_max_, explained_variance_ratio_ :
             label_col=label,
             exclude=[ROW_ID],
         )
+        # One pass over the data for everything the translation needs.
         stats_exprs = [F.count(F.lit(1)).alias("n")]
-        if label is not None:
+        if label is not None and kind == "classifier":
+            stats_exprs.append(F.collect_set(F.col(label)).alias("labels"))
+        elif label is not None:
             stats_exprs.append(F.stddev_pop(F.col(label)).alias("y_std"))
         stats = data.select(*stats_exprs).first()
         self.classes_ = None
         if kind == "classifier":
-            labels = [r[0] for r in data.select(label).distinct().collect()]
-            self.classes_ = np.array(sorted(labels))
-            mapping = F.create_map(
-                *[
-                    F.lit(v)
-                    for c in self.classes_
-                    for v in (
-                        c.item() if hasattr(c, "item") else c,
-                        float(list(self.classes_).index(c)),
-                    )
-                ]
-            )
-            data = data.withColumn(LABEL, mapping[F.col(label)])
+            self.classes_ = np.array(sorted(stats["labels"]))
+            data = data.withColumn(LABEL, _label_index(F.col(label), self.classes_))
         elif label is not None:
             data = data.withColumn(LABEL, F.col(label).cast("double"))
         fit_info = _Fit(
             n=int(stats["n"]),
-            y_std=float(stats["y_std"] or 0.0) if label is not None else 1.0,
+            y_std=float(stats["y_std"] or 0.0) if kind == "regressor" else 1.0,
             n_classes=len(self.classes_) if self.classes_ is not None else 0,
             n_features=len(features),
         )

@@ -226,3 +226,15 @@ def test_digits_multinomial_agreement(spark):
     reference = linear_model.LogisticRegression(C=0.1, max_iter=5000).fit(X, y)
     model = SparkMLEstimator(linear_model.LogisticRegression(C=0.1)).fit(X, y)
     assert accuracy_score(reference.predict(X), model.predict(X)) >= 0.99
+
+
+def test_string_labels_are_indexed_and_restored(spark, iris):
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    reference = linear_model.LogisticRegression(C=1.0, max_iter=5000).fit(X, names)
+    model = SparkMLEstimator(linear_model.LogisticRegression(C=1.0)).fit(X, names)
+    np.testing.assert_array_equal(model.classes_, reference.classes_)
+    assert accuracy_score(reference.predict(X), model.predict(X)) >= 0.99
+    sdf = spark.createDataFrame(X.assign(species=names))
+    out = SparkMLEstimator(linear_model.LogisticRegression(C=1.0), label_col="species").fit(sdf)
+    assert set(out.predict(sdf).select("prediction").toPandas()["prediction"]) <= set(names)
