@@ -642,16 +642,17 @@ def _fit_partition(
     partition = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     partition = partition.sort_values(ROW_ID, kind="stable", ignore_index=True)
     estimator = load_model(estimator_blob, what="base estimator")
+    features = _FeatureSource(partition, feature_cols, _fits_numpy_like_pandas(estimator))
+    labels = partition[label_col].to_numpy() if label_col is not None else None
     rows = []
     with limit_task_threads():
-        grouped = partition.groupby(group_cols, sort=False, dropna=False)
-        for key, frame in grouped:
+        groups = partition.groupby(group_cols, sort=False, dropna=False).indices
+        for key, positions in groups.items():
             key = tuple(
                 None if _isnull(k) else k for k in (key if isinstance(key, tuple) else (key,))
             )
-            rows.append(
-                _fit_one(estimator, key, frame, feature_cols, label_col, min_rows, fit_params)
-            )
+            y = labels[positions] if labels is not None else None
+            rows.append(_fit_one(estimator, key, features, positions, y, min_rows, fit_params))
             if len(rows) >= 256:
                 yield _table_frame(rows, group_cols)
                 rows = []
@@ -659,8 +660,30 @@ def _fit_partition(
         yield _table_frame(rows, group_cols)
 
 
-def _fit_one(estimator, key, frame, feature_cols, label_col, min_rows, fit_params):
-    n_rows = len(frame)
+def _fits_numpy_like_pandas(estimator) -> bool:
+    """True when fitting on a numpy matrix and then recording the column names gives the
+    model a DataFrame fit would: a scikit-learn estimator that is not a composite (Pipelines
+    and ColumnTransformers may select columns by name, so they get DataFrames)."""
+    module = type(estimator).__module__
+    composite = hasattr(estimator, "steps") or hasattr(estimator, "transformers")
+    return module.startswith("sklearn.") and not composite
+
+
+class _FeatureSource:
+    """Feature rows of one partition, as numpy (fast path) or as a pandas DataFrame."""
+
+    def __init__(self, partition, feature_cols, use_numpy):
+        self.feature_cols = feature_cols
+        self.names = np.asarray(feature_cols, dtype=object)
+        self.use_numpy = use_numpy
+        self.data = partition[feature_cols].to_numpy() if use_numpy else partition[feature_cols]
+
+    def rows(self, positions):
+        return self.data[positions] if self.use_numpy else self.data.take(positions)
+
+
+def _fit_one(estimator, key, features, positions, y, min_rows, fit_params):
+    n_rows = len(positions)
     record = {
         "key": key,
         "model": None,
@@ -676,11 +699,14 @@ def _fit_one(estimator, key, frame, feature_cols, label_col, min_rows, fit_param
     start = time.perf_counter()
     try:
         model = clone(estimator)
-        X = frame[feature_cols]
-        if label_col is None:
+        X = features.rows(positions)
+        if y is None:
             model.fit(X, **fit_params)
         else:
-            model.fit(X, frame[label_col].to_numpy(), **fit_params)
+            model.fit(X, y, **fit_params)
+        if features.use_numpy:
+            # As if fitted on the DataFrame: predict then checks the columns by name.
+            model.feature_names_in_ = features.names
         record["model"] = dump_model(model)
         classes = getattr(model, "classes_", None)
         if classes is not None:

@@ -386,6 +386,21 @@ mean_, scale_, min_, data_min_, data_max_, explained_variance_ratio_ :
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
+    Notes
+    -----
+    Where it makes sense in a scikit-learn ``Pipeline``: as the last step, or alone, on a Spark
+    DataFrame, or on pandas data as a drop-in (each ``fit``/``predict`` ships the data to Spark
+    and back, so local data gains nothing but parity checks). Where it does not: as an
+    intermediate scikit-learn step on big data (scikit-learn steps before it run on the driver
+    and need the data there); put the preprocessing inside ``estimator`` (a Pipeline of
+    StandardScaler / MinMaxScaler / PCA) so it runs in pyspark.ml too.
+
+    Agreement with scikit-learn: linear models, scalers and PCA to floating-point / solver
+    tolerance; logistic regression and LinearSVC predictions (coefficients within a few
+    percent); trees and ensembles within a stated margin (Spark bins features, draws its own
+    bootstrap samples, and its gradient boosting weights the first tree fully); KMeans by
+    cluster agreement (k-means|| initialisation).
+
     Examples
     --------
     >>> from sklearn.datasets import load_diabetes

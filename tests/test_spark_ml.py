@@ -238,3 +238,14 @@ def test_string_labels_are_indexed_and_restored(spark, iris):
     sdf = spark.createDataFrame(X.assign(species=names))
     out = SparkMLEstimator(linear_model.LogisticRegression(C=1.0), label_col="species").fit(sdf)
     assert set(out.predict(sdf).select("prediction").toPandas()["prediction"]) <= set(names)
+
+
+def test_inside_a_sklearn_pipeline(spark, diabetes):
+    X, y = diabetes
+    pipe = make_pipeline(
+        preprocessing.StandardScaler(), SparkMLEstimator(linear_model.Ridge(alpha=1.0))
+    )
+    reference = make_pipeline(preprocessing.StandardScaler(), linear_model.Ridge(alpha=1.0))
+    np.testing.assert_allclose(
+        pipe.fit(X, y).predict(X), reference.fit(X, y).predict(X), rtol=1e-6
+    )

@@ -82,3 +82,27 @@ def test_hyperopt_on_connect_and_spark_trials_refused(spark):
     assert len(search.trials_.trials) == 4 and search.n_spark_jobs_ == 2
     with pytest.raises(SparkConnectUnsupportedError, match="backend='spark'"):
         SparkHyperoptSearchCV(SVC(), space, backend="spark_trials").fit(X, y)
+
+
+def test_spark_ml_estimator_on_connect(spark):
+    from sklearn.linear_model import LogisticRegression
+
+    from spark_sklearn_bridge import SparkMLEstimator
+
+    X, y = diabetes_frame()
+    features = [c for c in X.columns if c != "row"]
+    model = SparkMLEstimator(Ridge(alpha=1.0)).fit(X[features], y)
+    reference = Ridge(alpha=1.0).fit(X[features], y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-6)
+    sdf = spark.createDataFrame(X.assign(target=y))
+    on_spark = SparkMLEstimator(Ridge(alpha=1.0), feature_cols=features, label_col="target")
+    out = on_spark.fit(sdf).predict(sdf).select("row", "prediction").toPandas()
+    np.testing.assert_allclose(
+        out.sort_values("row")["prediction"], reference.predict(X[features]), rtol=1e-6
+    )
+    labels = (y > np.median(y)).astype(int)
+    clf = SparkMLEstimator(LogisticRegression(C=1.0)).fit(X[features], labels)
+    assert (
+        clf.predict(X[features])
+        == LogisticRegression(C=1.0, max_iter=5000).fit(X[features], labels).predict(X[features])
+    ).mean() >= 0.99
