@@ -82,7 +82,8 @@ def test_linear_svc_binary(spark, cancer):
     X, y = cancer
     reference = svm.LinearSVC(C=1.0, loss="hinge", max_iter=100_000).fit(X, y)
     model = SparkMLEstimator(svm.LinearSVC(C=1.0, loss="hinge")).fit(X, y)
-    assert accuracy_score(reference.predict(X), model.predict(X)) >= 0.97
+    # scikit-learn's liblinear also penalises the intercept, Spark does not: predictions agree
+    assert accuracy_score(reference.predict(X), model.predict(X)) >= 0.99
     with pytest.raises(UnsupportedEstimatorError, match="loss='squared_hinge'.*hinge loss"):
         SparkMLEstimator(svm.LinearSVC()).fit(X, y)
 
