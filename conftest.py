@@ -35,6 +35,18 @@ def spark():
     session.stop()
 
 
+@pytest.fixture
+def mlflow_store(tmp_path):
+    """A fresh MLflow sqlite store with its own experiment, active for one test."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.set_experiment("spark_sklearn_bridge-tests")
+    yield experiment
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
 @pytest.fixture(autouse=True)
 def _add_doctest_names(doctest_namespace):
     import numpy as np

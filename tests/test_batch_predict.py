@@ -165,9 +165,8 @@ def test_streaming_dataframe(spark, diabetes, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
-def test_from_mlflow_model_uri(spark, iris, tmp_path):
+def test_from_mlflow_model_uri(spark, iris, tmp_path, mlflow_store):
     X, y = iris
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     model = LogisticRegression(max_iter=500).fit(X, y)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))

@@ -266,8 +266,7 @@ def test_tampered_model_bytes_in_the_table_are_refused(spark):
         model.predict(spark.createDataFrame(data)).collect()  # refused on the executor too
 
 
-def test_mlflow_logging_round_trip(spark, tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_mlflow_logging_round_trip(spark, tmp_path, mlflow_store):
     data = make_data(n_groups=2)
     X = data[["store", *FEATURES]]
     model = GroupedEstimator(Ridge(), "store").fit(X, data["y"])

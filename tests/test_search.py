@@ -267,12 +267,10 @@ def test_spark_trials_backend_on_classic_spark(spark, iris, monkeypatch):
     np.testing.assert_allclose(losses, sorted(-search.cv_results_["mean_test_score"]))
 
 
-def test_mlflow_parent_and_child_runs(spark, iris, tmp_path):
+def test_mlflow_parent_and_child_runs(spark, iris, tmp_path, mlflow_store):
     X, y = iris
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("search")
     search = SparkGridSearchCV(SVC(), {"C": [0.5, 2.0, 8.0]}, cv=3, mlflow=True).fit(X, y)
-    runs = mlflow.search_runs(experiment_names=["search"], output_format="list")
+    runs = mlflow.search_runs(experiment_ids=[mlflow_store.experiment_id], output_format="list")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and len(children) == 3

@@ -186,7 +186,7 @@ def test_spark_dataframe_in_and_out(spark, diabetes):
     np.testing.assert_allclose(out["prediction"], reference.predict(X), rtol=1e-6)
 
 
-def test_save_load_and_mlflow(spark, diabetes, tmp_path):
+def test_save_load_and_mlflow(spark, diabetes, tmp_path, mlflow_store):
     import mlflow
 
     X, y = diabetes
@@ -195,7 +195,6 @@ def test_save_load_and_mlflow(spark, diabetes, tmp_path):
     loaded = SparkMLEstimator.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict(X), model.predict(X))
     np.testing.assert_allclose(loaded.coef_, model.coef_)
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with mlflow.start_run():
         uri = model.log_to_mlflow()
     local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl"))
