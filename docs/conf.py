@@ -30,3 +30,8 @@ def _skip_metadata_request_setters(app, what, name, obj, skip, options):
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_request_setters)
+
+
+# Docstrings inherited from scikit-learn (e.g. GridSearchCV's methods) link terms of
+# scikit-learn's glossary, which this site does not include.
+suppress_warnings = ["ref.term"]
