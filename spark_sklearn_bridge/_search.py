@@ -19,7 +19,6 @@ import time
 import traceback
 import uuid
 import warnings
-from collections import deque
 from functools import partial
 from numbers import Integral, Real
 from pathlib import Path
@@ -134,7 +133,6 @@ class _SparkTaskRunner:
         self.run_id = uuid.uuid4().hex
         self.armed = False
         self.pending: list[_Pending] = []
-        self.replay: deque | None = None
         self.fallback = get_active_backend()[0]
         self.fit_data = None
         self._shared: dict = {}  # id(obj) -> (obj, token, source)

@@ -118,12 +118,15 @@ def _default_conf() -> dict:
     }
 
 
-# Printed by the JVM on every start (Spark 4 loads the incubating Vector API; Spark's shell
-# banner about log levels); none of it is actionable for a library user.
+# Printed by the JVM (Spark 4 loads the incubating Vector API; Spark's shell banner about log
+# levels; pyspark.ml probing for a native BLAS before using its Java one); none of it is
+# actionable for a library user.
 _JVM_NOISE = (
     b"WARNING: Using incubator modules",
     b'Setting default log level to "',
     b"To adjust logging level use sc.setLogLevel(",
+    b"netlib-blas: JNI_OnLoad",
+    b"netlib-lapack: JNI_OnLoad",
 )
 
 
