@@ -81,10 +81,10 @@ def run_case(spark, name, frame, estimator, rows):
     sdf.count()
     n_groups = frame["g"].nunique()
     warm_up(spark, frame, estimator)
+    ours, model = timed(fit_grouped, sdf, estimator)
+    hand, _ = timed(hand_written_apply_in_pandas, sdf, estimator)
     serial, _ = timed(serial_loop, frame, estimator)
     par, _ = timed(joblib_loop, frame, estimator)
-    hand, _ = timed(hand_written_apply_in_pandas, sdf, estimator)
-    ours, model = timed(fit_grouped, sdf, estimator)
     assert model.n_groups_ == n_groups and model.n_failed_groups_ == 0
     limit = serial / 2
     for method, seconds in [

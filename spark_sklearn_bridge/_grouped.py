@@ -94,7 +94,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         Both are checked before the prediction job on pandas and batch Spark input; on a
         streaming DataFrame the check happens row by row inside the job.
     n_partitions : int, optional
-        Partitions the groups are packed into. Default: 4 per core (classic Spark) or
+        Partitions the groups are packed into. Default: 2 per core (classic Spark) or
         ``spark.sql.shuffle.partitions`` (Spark Connect).
     progress : bool, optional
         Show a progress bar of finished tasks. Default: on a terminal and not in CI.

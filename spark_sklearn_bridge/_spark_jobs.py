@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-def default_partitions(spark, per_core: int = 4) -> int:
+def default_partitions(spark, per_core: int = 2) -> int:
     """How many partitions to pack work into: a few per core, so skew evens out."""
     if is_spark_connect(spark):
         return int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
