@@ -28,7 +28,7 @@ from ._inputs import (
     resolve_columns,
     spark_column_kinds,
 )
-from ._meta import delegated_tags
+from ._meta import check_fitted, delegated_tags, python_scalar
 from ._schemas import is_clusterer, output_type
 from ._serialization import dump_model, load_model
 from ._session import get_spark
@@ -43,7 +43,6 @@ from .exceptions import (
     ColumnError,
     GroupFitError,
     ModelIntegrityError,
-    NotFittedError,
     UnseenGroupError,
 )
 
@@ -238,7 +237,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             failed = table[table["status"] == STATUS_FAILED]
             if len(failed):
                 first = failed.iloc[0]
-                key = {c: _py(first[c]) for c in group_cols}
+                key = {c: python_scalar(first[c]) for c in group_cols}
                 raise GroupFitError(
                     f"Fitting the model of group {key} failed ({len(failed)} of {len(table)} "
                     f"groups failed; on_error='skip' keeps the others). Executor traceback:\n"
@@ -361,7 +360,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
     def _model_at(self, position):
         if position not in self._models:
             row = self._table.iloc[position]
-            key = {c: _py(row[c]) for c in self.group_cols_}
+            key = {c: python_scalar(row[c]) for c in self.group_cols_}
             if row["status"] != STATUS_OK:
                 raise GroupFitError(
                     f"Group {key} has no model (status {row['status']!r}): {row['error']}",
@@ -372,10 +371,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         return self._models[position]
 
     def _check_fitted(self):
-        if not hasattr(self, "_table"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
-            )
+        check_fitted(self, "_table")
 
     # ------------------------------------------------------------ predict
     def predict(self, X):
@@ -467,7 +463,9 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
     def _handle_unseen(self, unseen_keys, n_rows):
         if not unseen_keys:
             return
-        examples = [dict(zip(self.group_cols_, map(_py, k))) for k in list(unseen_keys)[:5]]
+        examples = [
+            dict(zip(self.group_cols_, map(python_scalar, k))) for k in list(unseen_keys)[:5]
+        ]
         message = (
             f"{n_rows} rows in {len(unseen_keys)} groups have no fitted model (unseen, "
             f"failed or below min_rows), e.g. {examples}."
@@ -743,16 +741,16 @@ def _predict_partition(
             if data.empty:
                 continue
             data = data[columns].reset_index(drop=True)
+            group = dict(zip(group_cols, map(python_scalar, key)))
             if model_rows.empty:
                 if raise_unseen:
                     raise UnseenGroupError(
-                        f"{len(data)} rows of group {dict(zip(group_cols, map(_py, key)))} have "
-                        "no fitted model (unseen_groups='raise')."
+                        f"{len(data)} rows of group {group} have no fitted model "
+                        "(unseen_groups='raise')."
                     )
                 output = [None] * len(data)
             else:
-                what = f"model of group {dict(zip(group_cols, map(_py, key)))}"
-                model = load_model(model_rows[MODEL].iat[0], what=what)
+                model = load_model(model_rows[MODEL].iat[0], what=f"model of group {group}")
                 values = _group_output(model, data, method, feature_cols, classes)
                 output = list(values) if output_is_array else values
             yield data.assign(**{output_col: output})
@@ -796,7 +794,7 @@ def _null_safe_condition(cols, left, right):
 
 def _key(values) -> tuple:
     """Hashable key with NaN/None normalised, so null groups can be looked up."""
-    return tuple(None if _isnull(v) else _py(v) for v in values)
+    return tuple(None if _isnull(v) else python_scalar(v) for v in values)
 
 
 def _isnull(value) -> bool:
@@ -804,8 +802,3 @@ def _isnull(value) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def _py(value):
-    """numpy scalar -> Python scalar (for messages, JSON and dict keys)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["delegated_tags"]
+__all__ = ["check_fitted", "delegated_tags", "python_scalar"]
 
 
 def delegated_tags(tags, estimator, *, input_tags=True):
@@ -21,3 +21,20 @@ def delegated_tags(tags, estimator, *, input_tags=True):
     if input_tags:
         tags.input_tags = base.input_tags
     return tags
+
+
+def check_fitted(estimator, attribute: str) -> None:
+    """Raise the package's :class:`NotFittedError` unless ``estimator`` has ``attribute``."""
+    from .exceptions import NotFittedError
+
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' first."
+        )
+
+
+def python_scalar(value):
+    """numpy scalar -> Python scalar (for messages, JSON, dict keys and Spark literals)."""
+    import numpy as np
+
+    return value.item() if isinstance(value, np.generic) else value

@@ -32,9 +32,10 @@ from ._inputs import (
     spark_column_kinds,
     to_pandas_frame,
 )
+from ._meta import check_fitted, python_scalar
 from ._session import get_spark
 from ._spark_jobs import spark_frame_with_row_id
-from .exceptions import NotFittedError, UnsupportedEstimatorError
+from .exceptions import UnsupportedEstimatorError
 
 __all__ = ["SparkMLEstimator", "supported_estimators"]
 
@@ -329,7 +330,7 @@ def _label_index(column, classes):
     pairs = [
         F.lit(value)
         for index, label in enumerate(classes)
-        for value in (label.item() if hasattr(label, "item") else label, float(index))
+        for value in (python_scalar(label), float(index))
     ]
     return F.create_map(*pairs)[column]
 
@@ -679,9 +680,7 @@ mean_, scale_, min_, data_min_, data_max_, explained_variance_ratio_ :
         elif what == "probability":
             column = vector_to_array(F.col("probability"))
         elif self._kind == "classifier":
-            labels = F.array(
-                *[F.lit(c.item() if hasattr(c, "item") else c) for c in self.classes_]
-            )
+            labels = F.array(*[F.lit(python_scalar(c)) for c in self.classes_])
             column = labels[F.col("prediction").cast("int")]
         elif self._kind == "clusterer":
             column = F.col("prediction").cast("long")
@@ -696,10 +695,7 @@ mean_, scale_, min_, data_min_, data_max_, explained_variance_ratio_ :
         return np.vstack(values) if what in ("transform", "probability") else np.asarray(values)
 
     def _check_fitted(self):
-        if not hasattr(self, "spark_model_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
-            )
+        check_fitted(self, "spark_model_")
 
     # --------------------------------------------------------- persistence
     def save(self, path):
