@@ -36,7 +36,9 @@ def get_spark(spark=None):
 
     The embedded session runs its Python workers with the driver's own interpreter
     (``sys.executable``, so a virtualenv's packages are found), enables Arrow, disables the web
-    UI (no port clash between processes) and logs errors only.
+    UI (no port clash between processes), logs errors only and gives the driver JVM (which runs
+    every task in local mode) a quarter of the machine's memory, 1 to 8 GiB, unless
+    ``SPARK_DRIVER_MEMORY`` is set.
 
     Parameters
     ----------
@@ -115,7 +117,22 @@ def _default_conf() -> dict:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": log4j,
         "spark.executor.extraJavaOptions": log4j,
+        **_driver_memory_conf(),
     }
+
+
+def _driver_memory_conf() -> dict:
+    """Heap for the local driver JVM, which also runs every task: a quarter of the machine's
+    memory, between 1 and 8 GiB (Spark's 1 GiB default runs out when a few hundred fitted models
+    travel through it). ``SPARK_DRIVER_MEMORY`` or an explicit conf wins."""
+    if os.environ.get("SPARK_DRIVER_MEMORY"):
+        return {}
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: keep Spark's default
+        return {}
+    gib = min(8, max(1, total // 4 // 2**30))
+    return {"spark.driver.memory": f"{gib}g"}
 
 
 # Printed by the JVM (Spark 4 loads the incubating Vector API; Spark's shell banner about log
