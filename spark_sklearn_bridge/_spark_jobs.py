@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from ._inputs import ROW_ID
-from ._progress import progress_bar, progress_enabled
+from ._progress import TaskProgress, progress_bar, progress_enabled
 from ._session import is_spark_connect
 
 __all__ = [
     "default_partitions",
     "iter_contiguous_groups",
     "spark_frame_with_row_id",
+    "task_progress",
     "track_job_progress",
 ]
 
@@ -118,3 +119,18 @@ def track_job_progress(spark, desc: str, progress: bool | None = None, poll_seco
         stop.set()
         thread.join()
         sc.setLocalProperty("spark.jobGroup.id", None)
+
+
+def task_progress(spark, total, desc: str, unit: str, progress: bool | None = None):
+    """A :class:`TaskProgress` bar whose reporter the job's tasks can reach (classic Spark).
+
+    In local mode the driver listens on 127.0.0.1, on a cluster on ``spark.driver.host``. A
+    Spark Connect client is not the driver and may be unreachable from the executors, so there
+    the bar is disabled.
+    """
+    if is_spark_connect(spark):
+        return TaskProgress(total, desc, unit=unit, progress=False)
+    conf = spark.sparkContext.getConf()
+    local = conf.get("spark.master", "local").startswith("local")
+    host = "127.0.0.1" if local else conf.get("spark.driver.host", "127.0.0.1")
+    return TaskProgress(total, desc, unit=unit, progress=progress, host=host)

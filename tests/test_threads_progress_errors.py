@@ -4,7 +4,13 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from threadpoolctl import threadpool_info
 
 from spark_sklearn_bridge import exceptions
-from spark_sklearn_bridge._progress import progress_bar, progress_enabled
+from spark_sklearn_bridge._progress import (
+    ProgressReporter,
+    TaskProgress,
+    progress_bar,
+    progress_enabled,
+)
+from spark_sklearn_bridge._spark_jobs import task_progress
 from spark_sklearn_bridge._threads import limit_task_threads, task_cpus
 
 
@@ -57,6 +63,55 @@ def test_disabled_progress_bar_is_silent(capsys):
     with progress_bar(5, "groups", progress=False) as bar:
         bar.update(5)
     assert capsys.readouterr().err == ""
+
+
+def _report_rows(reporter):
+    def report(batches):
+        for batch in batches:
+            for _ in range(len(batch)):
+                reporter.add(1)
+            reporter.flush()
+            yield batch
+
+    return report
+
+
+def test_tasks_report_progress_to_the_driver_while_the_job_runs(spark):
+    with task_progress(spark, 40, "rows", "row", progress=True) as bar:
+        job = spark.range(40, numPartitions=4).mapInPandas(_report_rows(bar.reporter), "id long")
+        assert job.count() == 40
+        assert bar.wait_for(40)
+    assert bar.received == 40
+
+
+def test_disabled_task_progress_listens_to_nothing(spark):
+    with task_progress(spark, 3, "rows", "row", progress=False) as bar:
+        assert bar.reporter is None
+        assert bar.wait_for(3) is False  # returns at once
+
+
+def test_reporter_pickles_without_its_socket_and_never_raises():
+    import pickle
+
+    reporter = ProgressReporter(("127.0.0.1", 9), "token", interval=0.0)
+    reporter.add(2)  # port 9 (discard): nobody listens; nothing is raised
+    restored = pickle.loads(pickle.dumps(reporter))
+    assert restored.address == ("127.0.0.1", 9) and restored._socket is None
+    unreachable = ProgressReporter(("256.0.0.1", 1), "token", interval=0.0)
+    unreachable.add(1)  # invalid address: swallowed
+
+
+def test_stray_datagrams_are_ignored():
+    import socket
+
+    with TaskProgress(None, "rows", progress=True) as bar:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(b"wrong-token 5", bar.reporter.address)
+        sender.sendto(b"garbage", bar.reporter.address)
+        bar.reporter.add(2)
+        assert bar.wait_for(2)
+        sender.close()
+    assert bar.received == 2
 
 
 @pytest.mark.parametrize("name", exceptions.__all__)
