@@ -8,7 +8,9 @@ it per group, which dominates small models).
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
 import traceback
 import warnings
@@ -36,7 +38,7 @@ from ._spark_jobs import (
     default_partitions,
     iter_contiguous_groups,
     spark_frame_with_row_id,
-    track_job_progress,
+    task_progress,
 )
 from ._threads import limit_task_threads
 from .exceptions import (
@@ -81,7 +83,8 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         Output column added by ``predict`` (and the other prediction methods) on Spark input.
     on_error : {"raise", "skip"}, default="raise"
         What a failing group does. ``"raise"``: ``fit`` raises :class:`GroupFitError` naming
-        the group, with the executor's traceback. ``"skip"``: the group is recorded with
+        the group, with the executor's traceback (each task stops at its first failed group,
+        so little work is wasted). ``"skip"``: the group is recorded with
         ``status="failed"`` and its traceback in :attr:`model_table_`; the others are kept.
     min_rows : int, default=1
         Groups with fewer rows are not fitted; they are recorded with
@@ -96,7 +99,9 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         Partitions the groups are packed into. Default: 2 per core (classic Spark) or
         ``spark.sql.shuffle.partitions`` (Spark Connect).
     progress : bool, optional
-        Show a progress bar of finished tasks. Default: on a terminal and not in CI.
+        Show a progress bar of fitted groups while ``fit`` runs (its total is known for pandas
+        input). Default: on a terminal and not in CI. Tasks report their count to the driver
+        over UDP as they go; on Spark Connect there is no bar.
     spark : SparkSession, optional
         Default: :func:`get_spark`.
 
@@ -209,6 +214,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             from pyspark.sql import functions as F
 
             data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
+            n_groups = None  # unknown until the job has run
         else:
             frame = self._check_pandas(X, group_cols)
             features = resolve_columns(
@@ -227,11 +233,12 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             else:
                 frame, label = frame[columns], None
             data = spark_frame_with_row_id(spark, frame)
+            n_groups = frame.groupby(group_cols, dropna=False, sort=False).ngroups
 
         self.group_cols_ = group_cols
         self.feature_names_in_ = np.asarray(features, dtype=object)
         self.n_features_in_ = len(features)
-        table = self._fit_table(spark, data, group_cols, features, label, fit_params)
+        table = self._fit_table(spark, data, group_cols, features, label, fit_params, n_groups)
         self._set_table(table)
         if self.on_error == "raise":
             failed = table[table["status"] == STATUS_FAILED]
@@ -239,9 +246,9 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
                 first = failed.iloc[0]
                 key = {c: python_scalar(first[c]) for c in group_cols}
                 raise GroupFitError(
-                    f"Fitting the model of group {key} failed ({len(failed)} of {len(table)} "
-                    f"groups failed; on_error='skip' keeps the others). Executor traceback:\n"
-                    f"{first['error']}",
+                    f"Fitting the model of group {key} failed (on_error='raise': each task "
+                    "stopped at its first failed group; on_error='skip' records failures and "
+                    f"fits every other group). Executor traceback:\n{first['error']}",
                     group=key,
                     remote_traceback=first["error"],
                 )
@@ -277,7 +284,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         return X
 
-    def _fit_table(self, spark, data, group_cols, features, label, fit_params):
+    def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
         from pyspark.sql import types as T
 
         schema = T.StructType(
@@ -291,20 +298,24 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
                 T.StructField("classes", T.StringType()),
             ]
         )
-        fit_partition = partial(
-            _fit_partition,
-            estimator_blob=dump_model(self.estimator),
-            group_cols=group_cols,
-            feature_cols=features,
-            label_col=label,
-            min_rows=int(self.min_rows),
-            fit_params=fit_params,
-        )
         n_partitions = self.n_partitions or default_partitions(spark)
         columns = group_cols + features + ([label] if label else []) + [ROW_ID]
         packed = data.select(*columns).repartition(n_partitions, *group_cols)
-        with track_job_progress(spark, "fitting groups", self.progress):
-            return packed.mapInPandas(fit_partition, schema).toPandas()
+        with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
+            fit_partition = partial(
+                _fit_partition,
+                estimator_blob=dump_model(self.estimator),
+                group_cols=group_cols,
+                feature_cols=features,
+                label_col=label,
+                min_rows=int(self.min_rows),
+                fit_params=fit_params,
+                stop_on_failure=self.on_error == "raise",
+                progress=bar.reporter,
+            )
+            table = packed.mapInPandas(fit_partition, schema).toPandas()
+            bar.wait_for(len(table))
+        return table
 
     def _set_table(self, table: pd.DataFrame):
         table = table.reset_index(drop=True)
@@ -545,29 +556,49 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
 
         Writes ``models.parquet`` (the model table) and ``metadata.json`` (parameters,
         resolved columns and the sha256 of the Parquet file, checked by :meth:`load`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A local path, or a URI of any filesystem pyarrow supports (``file://``,
+            ``s3://``, ``gs://``, ``hdfs://``, ``abfs://``; credentials as pyarrow reads them).
         """
         import hashlib
 
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=False)
-        self._table.to_parquet(path / "models.parquet", index=False)
-        digest = hashlib.sha256((path / "models.parquet").read_bytes()).hexdigest()
+        filesystem, root = _filesystem(path)
+        if filesystem.get_file_info(root).type.name != "NotFound":
+            raise FileExistsError(f"{path} exists; GroupedEstimator.save never overwrites.")
+        filesystem.create_dir(root, recursive=True)
+        buffer = io.BytesIO()
+        self._table.to_parquet(buffer, index=False)
         params = self.get_params(deep=False)
         params["spark"] = None
         metadata = {
             "format": _SAVE_FORMAT,
-            "models_sha256": digest,
+            "models_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
             "group_cols": self.group_cols_,
             "feature_cols": self._features(),
             "params": dump_model(params).hex(),
         }
-        (path / "metadata.json").write_text(json.dumps(metadata, indent=1))
+        for name, content in [
+            ("models.parquet", buffer.getvalue()),
+            ("metadata.json", json.dumps(metadata, indent=1).encode()),
+        ]:
+            with filesystem.open_output_stream(f"{root}/{name}") as stream:
+                stream.write(content)
         return path
 
     @classmethod
     def load(cls, path, *, spark=None):
         """Load an estimator written by :meth:`save`, checking the files' integrity.
+
+        Parameters
+        ----------
+        path : str or path-like
+            What was given to :meth:`save`.
+        spark : SparkSession, optional
+            Session for the loaded estimator.
 
         Raises
         ------
@@ -576,14 +607,19 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         """
         import hashlib
 
-        path = Path(path)
-        metadata = json.loads((path / "metadata.json").read_text())
+        filesystem, root = _filesystem(path)
+
+        def read(name):
+            with filesystem.open_input_stream(f"{root}/{name}") as stream:
+                return stream.readall()
+
+        metadata = json.loads(read("metadata.json"))
         if metadata.get("format") != _SAVE_FORMAT:
             raise ModelIntegrityError(f"{path} is not a GroupedEstimator save (format 1).")
-        raw = (path / "models.parquet").read_bytes()
+        raw = read("models.parquet")
         if hashlib.sha256(raw).hexdigest() != metadata["models_sha256"]:
             raise ModelIntegrityError(
-                f"{path / 'models.parquet'} does not match the sha256 recorded in "
+                f"{root}/models.parquet does not match the sha256 recorded in "
                 "metadata.json: it was modified or truncated after saving."
             )
         params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
@@ -592,7 +628,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         model.group_cols_ = metadata["group_cols"]
         model.feature_names_in_ = np.asarray(metadata["feature_cols"], dtype=object)
         model.n_features_in_ = len(metadata["feature_cols"])
-        model._set_table(pd.read_parquet(path / "models.parquet"))
+        model._set_table(pd.read_parquet(io.BytesIO(raw)))
         return model
 
     def log_to_mlflow(self, artifact_path="grouped_estimator"):
@@ -626,13 +662,24 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
 
 # ---------------------------------------------------------------- executors
 def _fit_partition(
-    batches, *, estimator_blob, group_cols, feature_cols, label_col, min_rows, fit_params
+    batches,
+    *,
+    estimator_blob,
+    group_cols,
+    feature_cols,
+    label_col,
+    min_rows,
+    fit_params,
+    stop_on_failure,
+    progress,
 ):
     """mapInPandas body: fit every group of one hash partition.
 
     The partition is grouped here rather than sorted by Spark: a pandas sort of one partition
     is much cheaper than Spark's external sort, and sorting by the row id first keeps each
     group's rows in input order, so every fit sees exactly the rows a by-hand fit would.
+    With ``stop_on_failure`` (``on_error="raise"``) the partition stops at its first failed
+    group: the fit is going to raise, so the remaining groups would be wasted work.
     """
     frames = [b for b in batches if len(b)]
     if not frames:
@@ -650,10 +697,17 @@ def _fit_partition(
                 None if _isnull(k) else k for k in (key if isinstance(key, tuple) else (key,))
             )
             y = labels[positions] if labels is not None else None
-            rows.append(_fit_one(estimator, key, features, positions, y, min_rows, fit_params))
+            record = _fit_one(estimator, key, features, positions, y, min_rows, fit_params)
+            rows.append(record)
+            if progress is not None:
+                progress.add(1)
+            if stop_on_failure and record["status"] == STATUS_FAILED:
+                break
             if len(rows) >= 256:
                 yield _table_frame(rows, group_cols)
                 rows = []
+    if progress is not None:
+        progress.flush()
     if rows:
         yield _table_frame(rows, group_cols)
 
@@ -780,6 +834,16 @@ def _assemble(pieces, order, n_rows):
     for rows, values in zip(order, pieces):
         out[rows] = values
     return out
+
+
+def _filesystem(path):
+    """``(pyarrow FileSystem, path inside it)`` for a local path or a filesystem URI."""
+    from pyarrow import fs
+
+    text = os.fspath(path)
+    if "://" in text:
+        return fs.FileSystem.from_uri(text)
+    return fs.LocalFileSystem(), Path(text).absolute().as_posix()
 
 
 def _null_safe_condition(cols, left, right):

@@ -194,6 +194,49 @@ def test_skip_records_failures_and_small_groups(spark):
         model.get_group_model("s1")
 
 
+class _RecordingProgress:
+    """Wraps ``task_progress`` to keep the bars a fit used."""
+
+    def __init__(self, monkeypatch):
+        from spark_sklearn_bridge import _grouped
+
+        self.bars, original = [], _grouped.task_progress
+
+        def wrapped(*args, **kwargs):
+            bar = original(*args, **kwargs)
+            self.bars.append(bar)
+            return bar
+
+        monkeypatch.setattr(_grouped, "task_progress", wrapped)
+
+
+@pytest.mark.parametrize("source", ["pandas", "spark"])
+def test_progress_bar_counts_groups_as_tasks_report_them(spark, monkeypatch, source):
+    recorder = _RecordingProgress(monkeypatch)
+    data = make_data(n_groups=7)
+    model = GroupedEstimator(Ridge(), "store", progress=True, n_partitions=2)
+    if source == "pandas":
+        model.fit(data[["store", *FEATURES]], data["y"])
+    else:
+        model.set_params(feature_cols=FEATURES, label_col="y").fit(spark.createDataFrame(data))
+    (bar,) = recorder.bars
+    assert bar.received == 7
+    assert bar.total == (7 if source == "pandas" else None)  # pandas input: total known
+
+
+def test_raise_stops_each_task_at_its_first_failure(spark, monkeypatch):
+    recorder = _RecordingProgress(monkeypatch)
+    data = make_data(n_groups=6)
+    first = data["store"].iat[0]
+    data.loc[data["store"] == first, "label"] = 1  # the first group seen fails
+    model = GroupedEstimator(LogisticRegression(), "store", n_partitions=1, progress=True)
+    with pytest.raises(GroupFitError, match=f"'store': '{first}'.*stopped at its first"):
+        model.fit(data[["store", *FEATURES]], data["label"])
+    assert recorder.bars[0].received == 1  # the other five groups were never fitted
+    model.set_params(on_error="skip").fit(data[["store", *FEATURES]], data["label"])
+    assert recorder.bars[1].received == 6 and model.n_failed_groups_ == 1
+
+
 def test_unseen_groups_policy(spark):
     data = make_data(n_groups=2)
     new = data.assign(store=np.where(data.index % 2 == 0, "s0", "new"))
@@ -245,6 +288,9 @@ def test_save_load_round_trip_and_tampering(spark, tmp_path):
 
     with pytest.raises(FileExistsError):
         model.save(tmp_path / "m")
+    uri = (tmp_path / "by-uri").as_uri()  # file://...: the pyarrow filesystem path
+    assert model.save(uri) == uri
+    np.testing.assert_array_equal(GroupedEstimator.load(uri).predict(X), model.predict(X))
     parquet = tmp_path / "m" / "models.parquet"
     raw = bytearray(parquet.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
