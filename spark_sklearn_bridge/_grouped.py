@@ -31,6 +31,7 @@ from ._inputs import (
     spark_column_kinds,
 )
 from ._meta import check_fitted, delegated_tags, python_scalar
+from ._progress import progress_enabled
 from ._schemas import is_clusterer, output_type
 from ._serialization import dump_model, load_model
 from ._session import get_spark
@@ -233,7 +234,11 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             else:
                 frame, label = frame[columns], None
             data = spark_frame_with_row_id(spark, frame)
-            n_groups = frame.groupby(group_cols, dropna=False, sort=False).ngroups
+            n_groups = (  # the progress bar's total
+                frame.groupby(group_cols, dropna=False, sort=False).ngroups
+                if progress_enabled(self.progress)
+                else None
+            )
 
         self.group_cols_ = group_cols
         self.feature_names_in_ = np.asarray(features, dtype=object)
