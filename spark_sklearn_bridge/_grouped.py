@@ -77,7 +77,9 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
     feature_cols : list of str, optional
         Feature columns. Default: every numeric column that is not a group or label column.
         Each group's model is fitted on a pandas DataFrame of these columns, so it records
-        ``feature_names_in_`` and expects the same columns at predict time.
+        ``feature_names_in_`` and expects the same columns at predict time. Named explicitly,
+        non-numeric columns (strings, dates) are accepted too, for a base Pipeline that encodes
+        them.
     label_col : str, optional
         Label column of a Spark DataFrame. For pandas input pass ``y`` to ``fit`` instead.
     prediction_col : str, default="prediction"
@@ -211,6 +213,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
                 label_col=label,
                 group_cols=group_cols,
                 exclude=[self.prediction_col],
+                allow_other=True,
             )
             from pyspark.sql import functions as F
 
@@ -219,7 +222,10 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         else:
             frame = self._check_pandas(X, group_cols)
             features = resolve_columns(
-                pandas_column_kinds(frame), feature_cols=self.feature_cols, group_cols=group_cols
+                pandas_column_kinds(frame),
+                feature_cols=self.feature_cols,
+                group_cols=group_cols,
+                allow_other=True,
             )
             columns = group_cols + features
             if y is not None:
@@ -732,7 +738,10 @@ class _FeatureSource:
     def __init__(self, partition, feature_cols, use_numpy):
         self.feature_cols = feature_cols
         self.names = np.asarray(feature_cols, dtype=object)
-        self.use_numpy = use_numpy
+        # Only all-numeric columns convert to one matrix without changing what the model sees.
+        self.use_numpy = use_numpy and all(
+            pd.api.types.is_numeric_dtype(partition[c]) for c in feature_cols
+        )
         self.data = partition[feature_cols].to_numpy() if use_numpy else partition[feature_cols]
 
     def rows(self, positions):

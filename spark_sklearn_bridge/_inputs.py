@@ -110,6 +110,7 @@ def resolve_columns(
     group_cols=None,
     exclude: Iterable = (),
     allow_vector: bool = False,
+    allow_other: bool = False,
 ) -> list:
     """Check column settings against the data's columns and return the feature columns.
 
@@ -125,6 +126,9 @@ def resolve_columns(
         Columns never used as features by default (e.g. an output column).
     allow_vector : bool
         Accept array / ``pyspark.ml`` Vector columns as features (one such column, alone).
+    allow_other : bool
+        Accept explicitly named non-numeric features (strings, dates), for models that take a
+        DataFrame and encode them (a Pipeline with a ColumnTransformer).
 
     Raises
     ------
@@ -166,7 +170,7 @@ def resolve_columns(
             )
         vectors = [c for c in features if kinds[c] == VECTOR]
         others = [c for c in features if kinds[c] == OTHER]
-        if others:
+        if others and not allow_other:
             raise ColumnError(
                 f"feature_cols {others} are neither numeric nor numeric arrays/vectors "
                 f"({'types: ' + ', '.join(f'{c}={kinds[c]}' for c in others)})."

@@ -143,6 +143,32 @@ def test_string_labels_and_pipeline_base(spark):
     assert out["prediction"].isin(["up", "down"]).all()
 
 
+def test_string_features_reach_a_pipeline_that_encodes_them(spark):
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    data = make_data(n_groups=3, seed=4)
+    data["color"] = np.random.default_rng(4).choice(["red", "green", "blue"], len(data))
+    data["y"] += np.where(data["color"] == "red", 5.0, 0.0)
+    encode = make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough")
+    base = make_pipeline(encode, Ridge())
+    columns = ["color", *FEATURES]
+    expected = {k: clone(base).fit(f[columns], f["y"]) for k, f in data.groupby("store")}
+    reference = np.empty(len(data))
+    for key, frame in data.groupby("store"):
+        reference[frame.index] = expected[key].predict(frame[columns])
+
+    from_pandas = GroupedEstimator(base, "store", feature_cols=columns)
+    from_pandas.fit(data[["store", *columns]], data["y"])
+    np.testing.assert_allclose(from_pandas.predict(data), reference, rtol=1e-12)
+    from_spark = GroupedEstimator(base, "store", feature_cols=columns, label_col="y")
+    sdf = spark.createDataFrame(data.assign(row=data.index))
+    out = from_spark.fit(sdf).predict(sdf).toPandas().sort_values("row")
+    np.testing.assert_allclose(out["prediction"], reference, rtol=1e-12)
+    with pytest.raises(ColumnError, match=r"\['color'\] are not numeric.*feature_cols=\[\.\.\.\]"):
+        GroupedEstimator(base, "store").fit(data[["store", *columns]], data["y"])
+
+
 def test_transformer_and_clusterer_bases(spark):
     data = make_data(n_groups=3, seed=3)
     X = data[["store", *FEATURES]]
