@@ -446,21 +446,23 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         frame = self._check_pandas(X, self.group_cols_)
         self._check_features(pandas_column_kinds(frame))
         frame = frame.reset_index(drop=True)
-        keys = [_key(k) for k in frame[self.group_cols_].itertuples(index=False)]
-        positions = np.array([self._position(k) for k in keys], dtype=np.int64)
-        unusable = positions < 0
-        self._handle_unseen({k for k, bad in zip(keys, unusable) if bad}, int(unusable.sum()))
-        pieces, order = [], []
-        for position, rows in pd.Series(positions).groupby(positions).indices.items():
+        groups = frame.groupby(self.group_cols_, dropna=False, sort=False).indices
+        usable, unseen, n_unseen = [], set(), 0
+        for key, rows in groups.items():
+            key = _key(key if isinstance(key, tuple) else (key,))
+            position = self._position(key)
             if position < 0:
-                continue
-            model = self._model_at(position)
-            classes = self._classes_or_none()
-            pieces.append(
-                _group_output(model, frame.iloc[rows], method, self._features(), classes)
-            )
-            order.append(rows)
-        return _assemble(pieces, order, len(frame))
+                unseen.add(key)
+                n_unseen += len(rows)
+            else:
+                usable.append((position, rows))
+        self._handle_unseen(unseen, n_unseen)
+        classes = self._classes_or_none()
+        pieces = [
+            _group_output(self._model_at(p), frame.iloc[rows], method, self._features(), classes)
+            for p, rows in usable
+        ]
+        return _assemble(pieces, [rows for _, rows in usable], len(frame))
 
     def _position(self, key):
         """Row of the model table for ``key`` if that group has a usable model, else -1."""
