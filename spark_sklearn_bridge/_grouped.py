@@ -34,10 +34,11 @@ from ._meta import check_fitted, delegated_tags, python_scalar
 from ._progress import progress_enabled
 from ._schemas import is_clusterer, output_type
 from ._serialization import dump_model, load_model
-from ._session import get_spark
+from ._session import get_spark, is_spark_connect
 from ._spark_jobs import (
     default_partitions,
-    iter_contiguous_groups,
+    key_runs,
+    same_key,
     spark_frame_with_row_id,
     task_progress,
 )
@@ -56,6 +57,10 @@ MODEL = "__ssb_model__"
 STATUS_OK, STATUS_FAILED, STATUS_TOO_FEW = "ok", "failed", "too_few_rows"
 _TABLE_FIELDS = ["model", "n_rows", "fit_seconds", "status", "error", "classes"]
 _SAVE_FORMAT = 1
+# Model tables up to this size travel with the prediction tasks (no shuffle, no sort); larger
+# ones stay distributed and are joined to the rows by a repartition on the group keys.
+SHIP_MODELS_BELOW_BYTES = 64 * 2**20
+PREDICT_CHUNK_ROWS = 50_000  # rows gathered before each group's model is called on its share
 
 
 def _has_method(name):
@@ -133,6 +138,11 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
     -----
     Per-row fit parameters (e.g. ``sample_weight`` arrays) cannot be split by group and are
     rejected; scalar fit parameters are passed to every group's ``fit``.
+
+    Predicting on Spark: a model table of up to 64 MiB travels with the tasks (a broadcast on
+    classic Spark); the rows are hash-partitioned and sorted by group so each model is called
+    once per group and task. A larger table stays distributed and meets its groups' rows in the
+    same shuffle. Streaming input always takes the first path, without the sort.
 
     Examples
     --------
@@ -332,7 +342,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         table = table.reset_index(drop=True)
         self._table = table
         self._models = {}
-        self._spark_table = None
+        self._spark_table = self._shipped = None
         self.n_groups_ = len(table)
         self.n_failed_groups_ = int((table["status"] != STATUS_OK).sum())
         classes = [json.loads(c) for c in table["classes"].dropna()]
@@ -457,9 +467,12 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             else:
                 usable.append((position, rows))
         self._handle_unseen(unseen, n_unseen)
-        classes = self._classes_or_none()
+        classes, features = self._classes_or_none(), self._features()
+        as_numpy = _fits_numpy_like_pandas(self.estimator, features) and _all_numeric(
+            frame, features
+        )
         pieces = [
-            _group_output(self._model_at(p), frame.iloc[rows], method, self._features(), classes)
+            _group_output(self._model_at(p), frame.iloc[rows], method, features, classes, as_numpy)
             for p, rows in usable
         ]
         return _assemble(pieces, [rows for _, rows in usable], len(frame))
@@ -517,41 +530,15 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"The DataFrame already has a column {self.prediction_col!r}; choose another "
                 "prediction_col."
             )
+        spark = get_spark(self.spark)
         usable = self._table[self._table["status"] == STATUS_OK]
-        models = get_spark(self.spark).createDataFrame(usable[group_cols + ["model"]])
-        models = models.select(
-            *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols],
-            F.col("model").alias(MODEL),
-        )
         if not X.isStreaming:
-            unseen = (
-                X.select(*group_cols)
-                .groupBy(*group_cols)
-                .count()
-                .alias("data")
-                .join(
-                    F.broadcast(models.select(*group_cols).alias("models")),
-                    on=_null_safe_condition(group_cols, "data", "models"),
-                    how="left_anti",
-                )
-                .collect()
-            )
-            self._handle_unseen(
-                {tuple(r[c] for c in group_cols) for r in unseen}, sum(r["count"] for r in unseen)
-            )
+            self._check_unseen_spark(spark, X, usable)
         out_type = output_type(
             method, classes=self._classes_or_none(), clusterer=is_clusterer(self.estimator)
         )
         schema = T.StructType([*X.schema.fields, T.StructField(self.prediction_col, out_type)])
-        combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
-            models, allowMissingColumns=True
-        )
-        n_partitions = self.n_partitions or default_partitions(get_spark(self.spark))
-        packed = combined.repartition(n_partitions, *group_cols).sortWithinPartitions(
-            *group_cols, F.col(MODEL).isNull()
-        )
-        predict_partition = partial(
-            _predict_partition,
+        options = dict(
             method=method,
             group_cols=group_cols,
             feature_cols=self._features(),
@@ -560,8 +547,63 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             output_is_array=self._output_is_array(method),
             columns=list(X.columns),
             raise_unseen=self.unseen_groups == "raise",
+            numpy_ok=_fits_numpy_like_pandas(self.estimator, self._features()),
         )
-        return packed.mapInPandas(predict_partition, schema)
+        n_partitions = self.n_partitions or default_partitions(spark)
+        if X.isStreaming or usable["model"].map(len).sum() <= SHIP_MODELS_BELOW_BYTES:
+            models = self._shipped_models(spark)
+            if not X.isStreaming:
+                X = X.repartition(n_partitions, *group_cols).sortWithinPartitions(*group_cols)
+            return X.mapInPandas(partial(_predict_shipped, models=models, **options), schema)
+        # A large model table stays distributed: each model row meets its group's rows, first.
+        models = spark.createDataFrame(usable[group_cols + ["model"]]).select(
+            *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols],
+            F.col("model").alias(MODEL),
+        )
+        combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
+            models, allowMissingColumns=True
+        )
+        packed = combined.repartition(n_partitions, *group_cols).sortWithinPartitions(
+            *group_cols, F.col(MODEL).isNull()
+        )
+        return packed.mapInPandas(partial(_predict_partition, **options), schema)
+
+    def _check_unseen_spark(self, spark, X, usable):
+        """One small job before predicting: which groups of ``X`` have no usable model."""
+        from pyspark.sql import functions as F
+
+        group_cols = self.group_cols_
+        keys = spark.createDataFrame(usable[group_cols]).select(
+            *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols]
+        )
+        unseen = (
+            X.select(*group_cols)
+            .groupBy(*group_cols)
+            .count()
+            .alias("data")
+            .join(
+                F.broadcast(keys.alias("models")),
+                on=_null_safe_condition(group_cols, "data", "models"),
+                how="left_anti",
+            )
+            .collect()
+        )
+        self._handle_unseen(
+            {tuple(r[c] for c in group_cols) for r in unseen}, sum(r["count"] for r in unseen)
+        )
+
+    def _shipped_models(self, spark):
+        """``{group key: model bytes}`` of the usable models, made once per fitted estimator:
+        a broadcast on classic Spark, a plain dict (inside the UDF) on Spark Connect."""
+        if self._shipped is None:
+            status, blobs = self._table["status"], self._table["model"]
+            models = {
+                k: blobs.iat[i] for k, i in self._index.items() if status.iat[i] == STATUS_OK
+            }
+            self._shipped = (
+                models if is_spark_connect(spark) else spark.sparkContext.broadcast(models)
+            )
+        return self._shipped
 
     # --------------------------------------------------------- persistence
     def save(self, path):
@@ -660,14 +702,16 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------- pickling / misc
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_spark_table", None)  # a Spark DataFrame does not pickle; rebuilt lazily
+        # Spark DataFrames and broadcasts do not pickle; both are rebuilt lazily.
+        state.pop("_spark_table", None)
+        state.pop("_shipped", None)
         state["_models"] = {}
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "_table" in state:
-            self._spark_table = None
+            self._spark_table = self._shipped = None
 
     def __sklearn_tags__(self):
         return delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
@@ -700,7 +744,8 @@ def _fit_partition(
     partition = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     partition = partition.sort_values(ROW_ID, kind="stable", ignore_index=True)
     estimator = load_model(estimator_blob, what="base estimator")
-    features = _FeatureSource(partition, feature_cols, _fits_numpy_like_pandas(estimator))
+    numpy_ok = _fits_numpy_like_pandas(estimator, feature_cols)
+    features = _FeatureSource(partition, feature_cols, numpy_ok)
     labels = partition[label_col].to_numpy() if label_col is not None else None
     rows = []
     with limit_task_threads():
@@ -725,13 +770,21 @@ def _fit_partition(
         yield _table_frame(rows, group_cols)
 
 
-def _fits_numpy_like_pandas(estimator) -> bool:
+def _fits_numpy_like_pandas(estimator, feature_cols) -> bool:
     """True when fitting on a numpy matrix and then recording the column names gives the
     model a DataFrame fit would: a scikit-learn estimator that is not a composite (Pipelines
-    and ColumnTransformers may select columns by name, so they get DataFrames)."""
+    and ColumnTransformers may select columns by name, so they get DataFrames) and has no
+    parameter naming a feature column (e.g. ``categorical_features=["store_type"]``)."""
     module = type(estimator).__module__
     composite = hasattr(estimator, "steps") or hasattr(estimator, "transformers")
-    return module.startswith("sklearn.") and not composite
+    if not module.startswith("sklearn.") or composite:
+        return False
+    names = set(feature_cols)
+    for value in estimator.get_params(deep=True).values():
+        values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        if any(isinstance(v, str) and v in names for v in values):
+            return False
+    return True
 
 
 class _FeatureSource:
@@ -802,32 +855,137 @@ def _predict_partition(
     output_is_array,
     columns,
     raise_unseen,
+    numpy_ok,
 ):
-    """mapInPandas body: rows arrive key-sorted with each group's model row first."""
+    """mapInPandas body: rows arrive sorted by group key, each group's model row first.
+
+    One output frame per input batch. A group may span batches: its model is carried over, and
+    loaded (once per task) only when the group has rows to predict.
+    """
+    key, blob, model = None, None, None
     with limit_task_threads():
-        for key, frame in iter_contiguous_groups(batches, group_cols):
-            has_model = frame[MODEL].notna()
-            model_rows, data = frame[has_model], frame[~has_model]
-            if data.empty:
-                continue
-            data = data[columns].reset_index(drop=True)
-            group = dict(zip(group_cols, map(python_scalar, key)))
-            if model_rows.empty:
-                if raise_unseen:
-                    raise UnseenGroupError(
-                        f"{len(data)} rows of group {group} have no fitted model "
-                        "(unseen_groups='raise')."
+        for batch in batches:
+            batch = batch.reset_index(drop=True)
+            is_model = batch[MODEL].notna().to_numpy()
+            as_numpy = numpy_ok and _all_numeric(batch, feature_cols)
+            pieces = []
+            for run_key, start, end in key_runs(batch, group_cols):
+                if is_model[start]:
+                    key, blob, model = run_key, batch[MODEL].iat[start], None
+                    start += 1
+                elif key is None or not same_key(key, run_key):
+                    key, blob, model = run_key, None, None
+                if start == end:
+                    continue
+                group = dict(zip(group_cols, map(python_scalar, key)))
+                if blob is None:
+                    if raise_unseen:
+                        raise UnseenGroupError(
+                            f"Rows of group {group} have no fitted model (unseen_groups='raise')."
+                        )
+                    pieces.append([None] * (end - start))
+                    continue
+                if model is None:
+                    model = load_model(blob, what=f"model of group {group}")
+                rows = batch.iloc[start:end]
+                values = _group_output(model, rows, method, feature_cols, classes, as_numpy)
+                pieces.append(list(values) if output_is_array else values)
+            if pieces:
+                yield batch.loc[~is_model, columns].assign(**{output_col: _join_outputs(pieces)})
+
+
+def _predict_shipped(
+    batches,
+    *,
+    models,
+    method,
+    group_cols,
+    feature_cols,
+    classes,
+    output_col,
+    output_is_array,
+    columns,
+    raise_unseen,
+    numpy_ok,
+):
+    """mapInPandas body when the model table travels with the task.
+
+    Rows arrive key-sorted (batch input) or in any order (streaming); batches are gathered into
+    chunks of at least ``PREDICT_CHUNK_ROWS`` rows so each group's model is called on as many
+    rows at once as possible. Each group's model is loaded at most once per task.
+    """
+    table = models.value if hasattr(models, "value") else models  # broadcast or dict
+    loaded = {}
+    with limit_task_threads():
+        for batch in _chunks(batches, PREDICT_CHUNK_ROWS):
+            as_numpy = numpy_ok and _all_numeric(batch, feature_cols)
+            pieces, order = [], []
+            groups = batch.groupby(group_cols, dropna=False, sort=False).indices
+            for key, rows in groups.items():
+                key = _key(key if isinstance(key, tuple) else (key,))
+                if key not in loaded:
+                    group = dict(zip(group_cols, key))
+                    if key not in table and raise_unseen:
+                        raise UnseenGroupError(
+                            f"Rows of group {group} have no fitted model (unseen_groups='raise')."
+                        )
+                    blob = table.get(key)
+                    loaded[key] = (
+                        None if blob is None else load_model(blob, what=f"model of group {group}")
                     )
-                output = [None] * len(data)
-            else:
-                model = load_model(model_rows[MODEL].iat[0], what=f"model of group {group}")
-                values = _group_output(model, data, method, feature_cols, classes)
-                output = list(values) if output_is_array else values
-            yield data.assign(**{output_col: output})
+                if loaded[key] is not None:
+                    model = loaded[key]
+                    pieces.append(
+                        _group_output(
+                            model, batch.iloc[rows], method, feature_cols, classes, as_numpy
+                        )
+                    )
+                    order.append(rows)
+            values = _assemble(pieces, order, len(batch))
+            if output_is_array:
+                present = np.zeros(len(batch), dtype=bool)
+                for rows in order:
+                    present[rows] = True
+                values = [row if ok else None for row, ok in zip(values, present)]
+            yield batch[columns].assign(**{output_col: values})
 
 
-def _group_output(model, frame, method, feature_cols, classes):
-    values = getattr(model, method)(frame[feature_cols])
+def _chunks(batches, min_rows):
+    """Concatenate consecutive pandas batches into frames of at least ``min_rows`` rows."""
+    pending, n_rows = [], 0
+    for batch in batches:
+        pending.append(batch)
+        n_rows += len(batch)
+        if n_rows >= min_rows:
+            yield pd.concat(pending, ignore_index=True)
+            pending, n_rows = [], 0
+    if n_rows:
+        yield pd.concat(pending, ignore_index=True)
+
+
+def _all_numeric(frame, columns) -> bool:
+    return all(pd.api.types.is_numeric_dtype(frame[c]) for c in columns)
+
+
+def _join_outputs(pieces):
+    """One output column from per-run pieces (arrays, or lists for array<> and null rows)."""
+    if all(isinstance(p, np.ndarray) for p in pieces):
+        return np.concatenate(pieces)
+    return [value for piece in pieces for value in piece]
+
+
+def _group_output(model, frame, method, feature_cols, classes, as_numpy=False):
+    """``model.method`` on the feature columns of ``frame``, probabilities aligned to ``classes``.
+
+    ``as_numpy`` (plain scikit-learn models, numeric features) skips the per-call DataFrame
+    validation: the columns are already selected by name in the order the model was fitted on.
+    """
+    if as_numpy:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            values = getattr(model, method)(frame[feature_cols].to_numpy())
+    else:
+        values = getattr(model, method)(frame[feature_cols])
     if method in ("predict_proba", "predict_log_proba") and classes is not None:
         fill = -np.inf if method == "predict_log_proba" else 0.0
         aligned = np.full((len(frame), len(classes)), fill)

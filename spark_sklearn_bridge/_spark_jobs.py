@@ -15,7 +15,8 @@ from ._session import is_spark_connect
 
 __all__ = [
     "default_partitions",
-    "iter_contiguous_groups",
+    "key_runs",
+    "same_key",
     "spark_frame_with_row_id",
     "task_progress",
     "track_job_progress",
@@ -36,48 +37,34 @@ def spark_frame_with_row_id(spark, frame: pd.DataFrame):
     return spark.createDataFrame(frame)
 
 
-def iter_contiguous_groups(batches, group_cols: list):
-    """Yield ``(key_tuple, frame)`` for runs of equal keys in a key-sorted stream of batches.
+def key_runs(batch: pd.DataFrame, group_cols: list) -> list:
+    """``(key_tuple, start, end)`` of each run of equal keys in a key-sorted batch.
 
-    A group may span several Arrow batches; its rows are concatenated. Null keys form their own
-    group (as in ``groupBy``), so no row is dropped.
+    Null keys are equal to each other (a null group is a group, as in ``groupBy``).
+
+    Examples
+    --------
+    >>> key_runs(pd.DataFrame({"g": ["a", "a", None, None, "b"]}), ["g"])
+    [(('a',), 0, 2), ((None,), 2, 4), (('b',), 4, 5)]
     """
-    pending_key, pending = None, []
-    for batch in batches:
-        if batch.empty:
-            continue
-        batch = batch.reset_index(drop=True)
-        starts = _run_starts(batch, group_cols)
-        ends = [*starts[1:], len(batch)]
-        for start, end in zip(starts, ends):
-            key = tuple(batch[c].iat[start] for c in group_cols)
-            chunk = batch.iloc[start:end]
-            if pending and _same_key(pending_key, key):
-                pending.append(chunk)
-                continue
-            if pending:
-                yield pending_key, _concat(pending)
-            pending_key, pending = key, [chunk]
-    if pending:
-        yield pending_key, _concat(pending)
-
-
-def _concat(frames):
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-
-
-def _run_starts(batch: pd.DataFrame, group_cols: list) -> list:
+    if batch.empty:
+        return []
     changed = np.zeros(len(batch) - 1, dtype=bool)
     for col in group_cols:
         values = batch[col].to_numpy()
-        prev, curr = values[:-1], values[1:]
         nulls = pd.isna(values)
-        equal = (prev == curr) | (nulls[:-1] & nulls[1:])
+        equal = (values[:-1] == values[1:]) | (nulls[:-1] & nulls[1:])
         changed |= ~np.asarray(equal, dtype=bool)
-    return [0, *(np.flatnonzero(changed) + 1).tolist()]
+    starts = [0, *(np.flatnonzero(changed) + 1).tolist()]
+    ends = [*starts[1:], len(batch)]
+    return [
+        (tuple(batch[c].iat[start] for c in group_cols), start, end)
+        for start, end in zip(starts, ends)
+    ]
 
 
-def _same_key(a, b) -> bool:
+def same_key(a, b) -> bool:
+    """Key tuples equal, with null equal to null."""
     return all((x == y) or (pd.isna(x) and pd.isna(y)) for x, y in zip(a, b))
 
 

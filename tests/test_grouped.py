@@ -289,6 +289,87 @@ def test_unseen_groups_policy(spark):
     assert out.loc[out["store"] == "s0", "prediction"].notna().all()
 
 
+def _with_unseen_rows(data):
+    """``data`` with every 7th row moved to a group no model was fitted on, plus a row id."""
+    new = data.assign(store=np.where(data.index % 7 == 0, "new", data["store"]))
+    return new.reset_index(names="row")
+
+
+@pytest.mark.parametrize("path", ["shipped", "distributed"])
+def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
+    from spark_sklearn_bridge import _grouped
+
+    if path == "distributed":  # as for a model table too large to travel with the tasks
+        monkeypatch.setattr(_grouped, "SHIP_MODELS_BELOW_BYTES", -1)
+    data = make_data(n_groups=5, n_rows=40, seed=3)
+    data["label"] = np.where(data["y"] > 0, "up", "down")
+    base = LogisticRegression()
+    expected = fit_by_hand(base, data, ["store"], "label")
+    model = GroupedEstimator(
+        base, "store", feature_cols=FEATURES, label_col="label", unseen_groups="null"
+    ).fit(spark.createDataFrame(data))
+    new = _with_unseen_rows(data)
+    seen = (new["store"] != "new").to_numpy()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "16")  # groups span batches
+    try:
+        with pytest.warns(UserWarning, match=f"{(~seen).sum()} rows in 1 groups"):
+            labels = model.predict(spark.createDataFrame(new)).toPandas()
+        with pytest.warns(UserWarning, match="have no fitted model"):
+            proba = model.predict_proba(spark.createDataFrame(new)).toPandas()
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    labels, proba = labels.sort_values("row"), proba.sort_values("row")
+    assert len(labels) == len(proba) == len(new)
+    assert labels["prediction"][~seen].isna().all() and proba["prediction"][~seen].isna().all()
+    reference = new[seen].set_index("row")
+    np.testing.assert_array_equal(
+        labels["prediction"][seen], predict_by_hand(expected, reference, ["store"])
+    )
+    np.testing.assert_allclose(
+        np.vstack(proba["prediction"][seen]),
+        predict_by_hand(expected, reference, ["store"], "predict_proba"),
+        rtol=1e-12,
+    )
+
+
+def test_streaming_predictions(spark, tmp_path):
+    data = make_data(n_groups=3, seed=6)
+    model = GroupedEstimator(Ridge(), "store", feature_cols=FEATURES, label_col="y")
+    model.fit(spark.createDataFrame(data))
+    new = _with_unseen_rows(data)
+    source = tmp_path / "in"
+    source.mkdir()
+    new.to_parquet(source / "part-0.parquet")
+    stream = spark.readStream.schema(spark.read.parquet(str(source)).schema)
+
+    def run(estimator, name):
+        scored = estimator.predict(stream.parquet(str(source)))
+        assert scored.isStreaming
+        query = scored.writeStream.format("memory").queryName(name).start()
+        try:
+            query.processAllAvailable()
+        finally:
+            query.stop()
+        return spark.table(name).toPandas().sort_values("row")
+
+    lenient = run(
+        clone(model).set_params(unseen_groups="null").fit(spark.createDataFrame(data)),
+        "grouped_stream",
+    )
+    seen = (lenient["store"] != "new").to_numpy()
+    assert lenient["prediction"][~seen].isna().all()
+    reference = new[new["store"] != "new"].set_index("row")
+    np.testing.assert_allclose(
+        lenient["prediction"][seen],
+        predict_by_hand(
+            {k: model.get_group_model(k) for k in ["s0", "s1", "s2"]}, reference, ["store"]
+        ),
+        rtol=1e-12,
+    )
+    with pytest.raises(Exception, match="have no fitted model"):  # checked inside the job
+        run(model, "grouped_stream_strict")
+
+
 def test_null_group_keys_are_a_group(spark):
     data = make_data(n_groups=2, seed=5)
     data["store"] = data["store"].where(data["store"] == "s0", None)
