@@ -554,7 +554,8 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             models = self._shipped_models(spark)
             if not X.isStreaming:
                 X = X.repartition(n_partitions, *group_cols).sortWithinPartitions(*group_cols)
-            return X.mapInPandas(partial(_predict_shipped, models=models, **options), schema)
+            ship = partial(_predict_shipped, models=models, chunk_rows=PREDICT_CHUNK_ROWS)
+            return X.mapInPandas(partial(ship, **options), schema)
         # A large model table stays distributed: each model row meets its group's rows, first.
         models = spark.createDataFrame(usable[group_cols + ["model"]]).select(
             *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols],
@@ -907,17 +908,18 @@ def _predict_shipped(
     columns,
     raise_unseen,
     numpy_ok,
+    chunk_rows,
 ):
     """mapInPandas body when the model table travels with the task.
 
     Rows arrive key-sorted (batch input) or in any order (streaming); batches are gathered into
-    chunks of at least ``PREDICT_CHUNK_ROWS`` rows so each group's model is called on as many
+    chunks of at least ``chunk_rows`` rows so each group's model is called on as many
     rows at once as possible. Each group's model is loaded at most once per task.
     """
     table = models.value if hasattr(models, "value") else models  # broadcast or dict
     loaded = {}
     with limit_task_threads():
-        for batch in _chunks(batches, PREDICT_CHUNK_ROWS):
+        for batch in _chunks(batches, chunk_rows):
             as_numpy = numpy_ok and _all_numeric(batch, feature_cols)
             pieces, order = [], []
             groups = batch.groupby(group_cols, dropna=False, sort=False).indices
@@ -941,6 +943,9 @@ def _predict_shipped(
                         )
                     )
                     order.append(rows)
+            if not pieces:  # no row of this chunk has a model: all null, whatever the type
+                yield batch[columns].assign(**{output_col: [None] * len(batch)})
+                continue
             values = _assemble(pieces, order, len(batch))
             if output_is_array:
                 present = np.zeros(len(batch), dtype=bool)

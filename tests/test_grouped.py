@@ -301,6 +301,8 @@ def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
 
     if path == "distributed":  # as for a model table too large to travel with the tasks
         monkeypatch.setattr(_grouped, "SHIP_MODELS_BELOW_BYTES", -1)
+    else:  # one chunk per Arrow batch: some chunks hold only unseen rows
+        monkeypatch.setattr(_grouped, "PREDICT_CHUNK_ROWS", 1)
     data = make_data(n_groups=5, n_rows=40, seed=3)
     data["label"] = np.where(data["y"] > 0, "up", "down")
     base = LogisticRegression()
