@@ -14,6 +14,7 @@ import os
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -538,7 +539,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             method, classes=self._classes_or_none(), clusterer=is_clusterer(self.estimator)
         )
         schema = T.StructType([*X.schema.fields, T.StructField(self.prediction_col, out_type)])
-        options = dict(
+        spec = _PredictSpec(
             method=method,
             group_cols=group_cols,
             feature_cols=self._features(),
@@ -554,8 +555,10 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             models = self._shipped_models(spark)
             if not X.isStreaming:
                 X = X.repartition(n_partitions, *group_cols).sortWithinPartitions(*group_cols)
-            ship = partial(_predict_shipped, models=models, chunk_rows=PREDICT_CHUNK_ROWS)
-            return X.mapInPandas(partial(ship, **options), schema)
+            ship = partial(
+                _predict_shipped, spec=spec, models=models, chunk_rows=PREDICT_CHUNK_ROWS
+            )
+            return X.mapInPandas(ship, schema)
         # A large model table stays distributed: each model row meets its group's rows, first.
         models = spark.createDataFrame(usable[group_cols + ["model"]]).select(
             *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols],
@@ -567,7 +570,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         packed = combined.repartition(n_partitions, *group_cols).sortWithinPartitions(
             *group_cols, F.col(MODEL).isNull()
         )
-        return packed.mapInPandas(partial(_predict_partition, **options), schema)
+        return packed.mapInPandas(partial(_predict_partition, spec=spec), schema)
 
     def _check_unseen_spark(self, spark, X, usable):
         """One small job before predicting: which groups of ``X`` have no usable model."""
@@ -845,19 +848,35 @@ def _table_frame(rows, group_cols):
     return pd.concat([keys, body], axis=1)
 
 
-def _predict_partition(
-    batches,
-    *,
-    method,
-    group_cols,
-    feature_cols,
-    classes,
-    output_col,
-    output_is_array,
-    columns,
-    raise_unseen,
-    numpy_ok,
-):
+@dataclass(frozen=True)
+class _PredictSpec:
+    """What a prediction task needs besides its rows and the models."""
+
+    method: str
+    group_cols: list
+    feature_cols: list
+    classes: np.ndarray | None
+    output_col: str
+    output_is_array: bool
+    columns: list  # of the input, kept in the output
+    raise_unseen: bool
+    numpy_ok: bool
+
+    def group(self, key) -> dict:
+        return dict(zip(self.group_cols, map(python_scalar, key)))
+
+    def unseen(self, key) -> None:
+        """A group without a model: raise under ``unseen_groups="raise"``."""
+        if self.raise_unseen:
+            raise UnseenGroupError(
+                f"Rows of group {self.group(key)} have no fitted model (unseen_groups='raise')."
+            )
+
+    def output(self, model, rows, as_numpy):
+        return _group_output(model, rows, self.method, self.feature_cols, self.classes, as_numpy)
+
+
+def _predict_partition(batches, *, spec):
     """mapInPandas body: rows arrive sorted by group key, each group's model row first.
 
     One output frame per input batch. A group may span batches: its model is carried over, and
@@ -868,9 +887,9 @@ def _predict_partition(
         for batch in batches:
             batch = batch.reset_index(drop=True)
             is_model = batch[MODEL].notna().to_numpy()
-            as_numpy = numpy_ok and _all_numeric(batch, feature_cols)
+            as_numpy = spec.numpy_ok and _all_numeric(batch, spec.feature_cols)
             pieces = []
-            for run_key, start, end in key_runs(batch, group_cols):
+            for run_key, start, end in key_runs(batch, spec.group_cols):
                 if is_model[start]:
                     key, blob, model = run_key, batch[MODEL].iat[start], None
                     start += 1
@@ -878,81 +897,60 @@ def _predict_partition(
                     key, blob, model = run_key, None, None
                 if start == end:
                     continue
-                group = dict(zip(group_cols, map(python_scalar, key)))
                 if blob is None:
-                    if raise_unseen:
-                        raise UnseenGroupError(
-                            f"Rows of group {group} have no fitted model (unseen_groups='raise')."
-                        )
+                    spec.unseen(key)
                     pieces.append([None] * (end - start))
                     continue
                 if model is None:
-                    model = load_model(blob, what=f"model of group {group}")
-                rows = batch.iloc[start:end]
-                values = _group_output(model, rows, method, feature_cols, classes, as_numpy)
-                pieces.append(list(values) if output_is_array else values)
+                    model = load_model(blob, what=f"model of group {spec.group(key)}")
+                values = spec.output(model, batch.iloc[start:end], as_numpy)
+                pieces.append(list(values) if spec.output_is_array else values)
             if pieces:
-                yield batch.loc[~is_model, columns].assign(**{output_col: _join_outputs(pieces)})
+                output = _join_outputs(pieces)
+                yield batch.loc[~is_model, spec.columns].assign(**{spec.output_col: output})
 
 
-def _predict_shipped(
-    batches,
-    *,
-    models,
-    method,
-    group_cols,
-    feature_cols,
-    classes,
-    output_col,
-    output_is_array,
-    columns,
-    raise_unseen,
-    numpy_ok,
-    chunk_rows,
-):
+def _predict_shipped(batches, *, spec, models, chunk_rows):
     """mapInPandas body when the model table travels with the task.
 
     Rows arrive key-sorted (batch input) or in any order (streaming); batches are gathered into
-    chunks of at least ``chunk_rows`` rows so each group's model is called on as many
-    rows at once as possible. Each group's model is loaded at most once per task.
+    chunks of at least ``chunk_rows`` rows so each group's model is called on as many rows at
+    once as possible. Each group's model is loaded at most once per task.
     """
     table = models.value if hasattr(models, "value") else models  # broadcast or dict
     loaded = {}
     with limit_task_threads():
         for batch in _chunks(batches, chunk_rows):
-            as_numpy = numpy_ok and _all_numeric(batch, feature_cols)
+            as_numpy = spec.numpy_ok and _all_numeric(batch, spec.feature_cols)
             pieces, order = [], []
-            groups = batch.groupby(group_cols, dropna=False, sort=False).indices
+            groups = batch.groupby(spec.group_cols, dropna=False, sort=False).indices
             for key, rows in groups.items():
                 key = _key(key if isinstance(key, tuple) else (key,))
                 if key not in loaded:
-                    group = dict(zip(group_cols, key))
-                    if key not in table and raise_unseen:
-                        raise UnseenGroupError(
-                            f"Rows of group {group} have no fitted model (unseen_groups='raise')."
-                        )
                     blob = table.get(key)
-                    loaded[key] = (
-                        None if blob is None else load_model(blob, what=f"model of group {group}")
-                    )
+                    if blob is None:
+                        spec.unseen(key)
+                    what = f"model of group {spec.group(key)}"
+                    loaded[key] = None if blob is None else load_model(blob, what=what)
                 if loaded[key] is not None:
-                    model = loaded[key]
-                    pieces.append(
-                        _group_output(
-                            model, batch.iloc[rows], method, feature_cols, classes, as_numpy
-                        )
-                    )
+                    pieces.append(spec.output(loaded[key], batch.iloc[rows], as_numpy))
                     order.append(rows)
-            if not pieces:  # no row of this chunk has a model: all null, whatever the type
-                yield batch[columns].assign(**{output_col: [None] * len(batch)})
-                continue
-            values = _assemble(pieces, order, len(batch))
-            if output_is_array:
-                present = np.zeros(len(batch), dtype=bool)
-                for rows in order:
-                    present[rows] = True
-                values = [row if ok else None for row, ok in zip(values, present)]
-            yield batch[columns].assign(**{output_col: values})
+            yield batch[spec.columns].assign(
+                **{spec.output_col: _place(pieces, order, spec, len(batch))}
+            )
+
+
+def _place(pieces, order, spec, n_rows):
+    """Output column of a chunk: each group's values at its rows, null where no model."""
+    if not pieces:  # no row of this chunk has a model: all null, whatever the type
+        return [None] * n_rows
+    values = _assemble(pieces, order, n_rows)
+    if not spec.output_is_array:
+        return values
+    present = np.zeros(n_rows, dtype=bool)
+    for rows in order:
+        present[rows] = True
+    return [row if ok else None for row, ok in zip(values, present)]
 
 
 def _chunks(batches, min_rows):
