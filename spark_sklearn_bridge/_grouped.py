@@ -258,6 +258,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             )
 
         self.group_cols_ = group_cols
+        self._key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
         self.feature_names_in_ = np.asarray(features, dtype=object)
         self.n_features_in_ = len(features)
         table = self._fit_table(spark, data, group_cols, features, label, fit_params, n_groups)
@@ -531,6 +532,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"The DataFrame already has a column {self.prediction_col!r}; choose another "
                 "prediction_col."
             )
+        self._check_key_types(X)
         spark = get_spark(self.spark)
         usable = self._table[self._table["status"] == STATUS_OK]
         if not X.isStreaming:
@@ -560,10 +562,8 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             )
             return X.mapInPandas(ship, schema)
         # A large model table stays distributed: each model row meets its group's rows, first.
-        models = spark.createDataFrame(usable[group_cols + ["model"]]).select(
-            *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols],
-            F.col("model").alias(MODEL),
-        )
+        models = spark.createDataFrame(usable[group_cols + ["model"]])
+        models = models.withColumnRenamed("model", MODEL)  # numeric keys widen in the union
         combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
             models, allowMissingColumns=True
         )
@@ -572,26 +572,32 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         )
         return packed.mapInPandas(partial(_predict_partition, spec=spec), schema)
 
+    def _check_key_types(self, X):
+        """Group keys match by value, so their types must be comparable with those seen at fit
+        (any numeric type with any other; else the same type): a string "1" is not group 1."""
+        trained = getattr(self, "_key_types", None) or {}
+        for column, was in trained.items():
+            now = X.schema[column].dataType.simpleString()
+            if now != was and not (_is_numeric_type(now) and _is_numeric_type(was)):
+                raise ColumnError(
+                    f"Group column {column!r} is {now} here but was {was} when the models were "
+                    f"fitted; cast it (e.g. F.col({column!r}).cast({was!r})) so keys can match."
+                )
+
     def _check_unseen_spark(self, spark, X, usable):
         """One small job before predicting: which groups of ``X`` have no usable model."""
         from pyspark.sql import functions as F
 
         group_cols = self.group_cols_
-        keys = spark.createDataFrame(usable[group_cols]).select(
-            *[F.col(c).cast(X.schema[c].dataType).alias(c) for c in group_cols]
-        )
-        unseen = (
-            X.select(*group_cols)
-            .groupBy(*group_cols)
-            .count()
-            .alias("data")
-            .join(
+        counts = X.select(*group_cols).groupBy(*group_cols).count()
+        if len(usable):
+            keys = spark.createDataFrame(usable[group_cols])
+            counts = counts.alias("data").join(
                 F.broadcast(keys.alias("models")),
                 on=_null_safe_condition(group_cols, "data", "models"),
                 how="left_anti",
             )
-            .collect()
-        )
+        unseen = counts.collect()
         self._handle_unseen(
             {tuple(r[c] for c in group_cols) for r in unseen}, sum(r["count"] for r in unseen)
         )
@@ -637,6 +643,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
             "format": _SAVE_FORMAT,
             "models_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
             "group_cols": self.group_cols_,
+            "key_types": self._key_types,
             "feature_cols": self._features(),
             "params": dump_model(params).hex(),
         }
@@ -685,6 +692,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         params["spark"] = spark
         model = cls(**params)
         model.group_cols_ = metadata["group_cols"]
+        model._key_types = metadata["key_types"]
         model.feature_names_in_ = np.asarray(metadata["feature_cols"], dtype=object)
         model.n_features_in_ = len(metadata["feature_cols"])
         model._set_table(pd.read_parquet(io.BytesIO(raw)))
@@ -1021,6 +1029,18 @@ def _filesystem(path):
     if "://" in text:
         return fs.FileSystem.from_uri(text)
     return fs.LocalFileSystem(), Path(text).absolute().as_posix()
+
+
+def _is_numeric_type(simple_string: str) -> bool:
+    return simple_string.split("(")[0] in {
+        "tinyint",
+        "smallint",
+        "int",
+        "bigint",
+        "float",
+        "double",
+        "decimal",
+    }
 
 
 def _null_safe_condition(cols, left, right):

@@ -334,6 +334,41 @@ def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
     )
 
 
+@pytest.mark.parametrize("path", ["shipped", "distributed"])
+def test_numeric_keys_match_across_types_other_types_must_agree(spark, monkeypatch, path):
+    from pyspark.sql import functions as F
+
+    from spark_sklearn_bridge import _grouped
+
+    if path == "distributed":
+        monkeypatch.setattr(_grouped, "SHIP_MODELS_BELOW_BYTES", -1)
+    data = make_data(n_groups=3, seed=7).assign(store=lambda d: d["store"].str[1:].astype(int))
+    data.loc[data.index[:4], "store"] = None  # a null group: the key column becomes double
+    model = GroupedEstimator(Ridge(), "store", feature_cols=FEATURES, label_col="y")
+    model.fit(spark.createDataFrame(data))
+    expected = model.predict(data[["store", *FEATURES]])
+
+    sdf = spark.createDataFrame(data.reset_index(names="row"))
+    as_int = sdf.withColumn("store", F.col("store").cast("int"))
+    out = model.predict(as_int).toPandas().sort_values("row")
+    np.testing.assert_allclose(out["prediction"], expected, rtol=1e-12)
+    as_text = sdf.withColumn("store", F.col("store").cast("int").cast("string"))
+    with pytest.raises(ColumnError, match="'store' is string here but was double"):
+        model.predict(as_text)
+
+
+def test_all_groups_failed_predicts_null_on_spark(spark):
+    data = make_data(n_groups=2)
+    data["label"] = 1  # one class everywhere: every LogisticRegression fails
+    model = GroupedEstimator(
+        LogisticRegression(), "store", on_error="skip", unseen_groups="null"
+    ).fit(data[["store", *FEATURES]], data["label"])
+    assert model.n_failed_groups_ == 2
+    with pytest.warns(UserWarning, match=f"{len(data)} rows in 2 groups"):
+        out = model.predict(spark.createDataFrame(data)).toPandas()
+    assert len(out) == len(data) and out["prediction"].isna().all()
+
+
 def test_streaming_predictions(spark, tmp_path):
     data = make_data(n_groups=3, seed=6)
     model = GroupedEstimator(Ridge(), "store", feature_cols=FEATURES, label_col="y")
@@ -393,6 +428,10 @@ def test_save_load_round_trip_and_tampering(spark, tmp_path):
     model.save(tmp_path / "m")
     loaded = GroupedEstimator.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    on_spark = loaded.predict(spark.createDataFrame(X.reset_index(names="row"))).toPandas()
+    np.testing.assert_allclose(
+        on_spark.sort_values("row")["prediction"], model.predict(X), rtol=1e-12
+    )
     assert loaded.estimator.alpha == 2.0 and loaded.n_groups_ == 3
 
     with pytest.raises(FileExistsError):
