@@ -3,7 +3,10 @@
 Cases: (a) 5,000 groups x 200 rows x 10 features, Ridge; (b) 500 groups x 200 rows, a 10-tree
 RandomForestRegressor; (c) skew: 500 small groups plus one group 100x larger (Ridge).
 Baselines: serial pandas groupby loop, joblib(n_jobs=2) loop, hand-written applyInPandas.
-Target: GroupedEstimator <= 1.3 x (serial / 2) on (a) and (b). Spark inputs are cached
+Target: GroupedEstimator <= 1.3 x (serial / 2) on (a) and (b). Then prediction with the
+Ridge models of (a) on its 1,000,000 rows: a serial pandas loop over the groups, a hand-written
+``applyInPandas`` (models dict in the closure) and ``GroupedEstimator.predict`` (both Spark
+methods written to a no-op sink), no target. Spark inputs are cached
 DataFrames; every method is warmed up once on a small subset, then timed as the best of
 ``--repeat`` runs (default 3).
 
@@ -63,6 +66,51 @@ def hand_written_apply_in_pandas(sdf, estimator):
     return sdf.groupBy("g").applyInPandas(fit_group, "g long, model binary").toPandas()
 
 
+def predict_serial(frame, models):
+    out = np.empty(len(frame))
+    for key, rows in frame.groupby("g").indices.items():
+        out[rows] = models[key].predict(frame.iloc[rows][FEATURES])
+    return out
+
+
+def predict_hand_written_apply_in_pandas(sdf, models):
+    def predict_group(pdf):
+        return pdf.assign(prediction=models[pdf["g"].iat[0]].predict(pdf[FEATURES]))
+
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    schema = StructType([*sdf.schema.fields, StructField("prediction", DoubleType())])
+    scored = sdf.groupBy("g").applyInPandas(predict_group, schema)
+    scored.write.format("noop").mode("overwrite").save()
+
+
+def predict_grouped(sdf, model):
+    model.predict(sdf).write.format("noop").mode("overwrite").save()
+
+
+def predict_case(spark, frame, model, rows, repeat):
+    sdf = spark.createDataFrame(frame).cache()
+    sdf.count()
+    models = {key: model.get_group_model(key) for key in frame["g"].unique()}
+    small = frame[frame["g"] < 20]
+    predict_hand_written_apply_in_pandas(spark.createDataFrame(small), models)  # warm-up
+    predict_grouped(spark.createDataFrame(small), model)
+    for method, fn, data in [
+        ("serial pandas loop", predict_serial, frame),
+        ("hand-written applyInPandas", predict_hand_written_apply_in_pandas, sdf),
+        ("GroupedEstimator.predict", predict_grouped, sdf),
+    ]:
+        seconds, _ = timed(fn, data, models if fn is not predict_grouped else model, repeat=repeat)
+        rows.append(
+            {
+                "method": method,
+                "best seconds": round(seconds, 2),
+                "rows/s": f"{len(frame) / seconds:,.0f}",
+            }
+        )
+    sdf.unpersist()
+
+
 def fit_grouped(sdf, estimator):
     return GroupedEstimator(estimator, "g", label_col="y", feature_cols=FEATURES).fit(sdf)
 
@@ -104,7 +152,7 @@ def run_case(spark, name, frame, estimator, rows, repeat):
         )
     table = model.model_table_.toPandas()
     sdf.unpersist()
-    return table
+    return table, model
 
 
 def main(argv=None):
@@ -116,16 +164,24 @@ def main(argv=None):
     spark = build_local_session("local[2]")
     rows = []
     ridge, forest = Ridge(), RandomForestRegressor(n_estimators=10, random_state=0, n_jobs=1)
-    run_case(spark, "ridge 5000x200", make_data(5000 // scale, 200), ridge, rows, args.repeat)
+    ridge_data = make_data(5000 // scale, 200)
+    _, ridge_model = run_case(spark, "ridge 5000x200", ridge_data, ridge, rows, args.repeat)
     run_case(spark, "forest 500x200", make_data(500 // scale, 200), forest, rows, args.repeat)
     skewed = make_data(500 // scale, 200, 1, 100)
-    skew = run_case(spark, "skew 500 + 1x100", skewed, ridge, rows, args.repeat)
+    skew, _ = run_case(spark, "skew 500 + 1x100", skewed, ridge, rows, args.repeat)
     big = skew.sort_values("n_rows").iloc[-1]
     report(
         "grouped",
         rows,
         notes=f"skewed case: all {len(skew)} groups fitted; largest group {big['g']} has "
         f"{big['n_rows']} rows, fitted in {big['fit_seconds']:.3f} s (status {big['status']}).",
+    )
+    predict_rows = []
+    predict_case(spark, ridge_data, ridge_model, predict_rows, args.repeat)
+    report(
+        "grouped_predict",
+        predict_rows,
+        notes="Ridge models of case (a) on its rows; Spark methods write to a no-op sink",
     )
 
 
