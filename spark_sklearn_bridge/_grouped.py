@@ -692,7 +692,7 @@ class GroupedEstimator(MetaEstimatorMixin, BaseEstimator):
         params["spark"] = spark
         model = cls(**params)
         model.group_cols_ = metadata["group_cols"]
-        model._key_types = metadata["key_types"]
+        model._key_types = metadata.get("key_types", {})
         model.feature_names_in_ = np.asarray(metadata["feature_cols"], dtype=object)
         model.n_features_in_ = len(metadata["feature_cols"])
         model._set_table(pd.read_parquet(io.BytesIO(raw)))
