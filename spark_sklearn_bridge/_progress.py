@@ -87,7 +87,12 @@ class TaskProgress:
         if not self.enabled:
             return self
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._socket.bind((self.host, 0))
+        try:
+            self._socket.bind((self.host, 0))
+        except OSError:  # e.g. an unresolvable driver host: no bar, the job runs as ever
+            self._socket.close()
+            self._socket, self.enabled = None, False
+            return self
         self._socket.settimeout(0.1)
         token = secrets.token_hex(8)
         self.reporter = ProgressReporter(self._socket.getsockname(), token)

@@ -101,6 +101,12 @@ def test_reporter_pickles_without_its_socket_and_never_raises():
     unreachable.add(1)  # invalid address: swallowed
 
 
+def test_an_unusable_driver_address_disables_the_bar_instead_of_failing():
+    with TaskProgress(5, "rows", progress=True, host="no-such-host.invalid") as bar:
+        assert bar.reporter is None and not bar.enabled
+        assert bar.wait_for(5) is False
+
+
 def test_stray_datagrams_are_ignored():
     import socket
 
