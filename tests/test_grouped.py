@@ -169,6 +169,25 @@ def test_string_features_reach_a_pipeline_that_encodes_them(spark):
         GroupedEstimator(base, "store").fit(data[["store", *columns]], data["y"])
 
 
+def test_parameters_naming_feature_columns_get_dataframes(spark):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    data = make_data(n_groups=2, n_rows=60, seed=8)
+    data["kind"] = np.arange(len(data)) % 3
+    data["y"] += data["kind"] * 2.0
+    columns = ["kind", *FEATURES]
+    base = HistGradientBoostingRegressor(categorical_features=["kind"], max_iter=5)
+    expected = {k: clone(base).fit(f[columns], f["y"]) for k, f in data.groupby("store")}
+    model = GroupedEstimator(base, "store", feature_cols=columns)
+    model.fit(data[["store", *columns]], data["y"])
+    for key, reference in expected.items():
+        rows = data["store"] == key
+        np.testing.assert_array_equal(
+            model.get_group_model(key).predict(data.loc[rows, columns]),
+            reference.predict(data.loc[rows, columns]),
+        )
+
+
 def test_transformer_and_clusterer_bases(spark):
     data = make_data(n_groups=3, seed=3)
     X = data[["store", *FEATURES]]
