@@ -806,10 +806,9 @@ class _FeatureSource:
         self.feature_cols = feature_cols
         self.names = np.asarray(feature_cols, dtype=object)
         # Only all-numeric columns convert to one matrix without changing what the model sees.
-        self.use_numpy = use_numpy and all(
-            pd.api.types.is_numeric_dtype(partition[c]) for c in feature_cols
-        )
-        self.data = partition[feature_cols].to_numpy() if use_numpy else partition[feature_cols]
+        self.use_numpy = use_numpy and _all_numeric(partition, feature_cols)
+        features = partition[feature_cols]
+        self.data = features.to_numpy() if self.use_numpy else features
 
     def rows(self, positions):
         return self.data[positions] if self.use_numpy else self.data.take(positions)
@@ -952,13 +951,13 @@ def _place(pieces, order, spec, n_rows):
     """Output column of a chunk: each group's values at its rows, null where no model."""
     if not pieces:  # no row of this chunk has a model: all null, whatever the type
         return [None] * n_rows
-    values = _assemble(pieces, order, n_rows)
     if not spec.output_is_array:
-        return values
-    present = np.zeros(n_rows, dtype=bool)
-    for rows in order:
-        present[rows] = True
-    return [row if ok else None for row, ok in zip(values, present)]
+        return _assemble(pieces, order, n_rows)
+    column = [None] * n_rows  # one array per row: groups may differ in width
+    for rows, values in zip(order, pieces):
+        for row, value in zip(rows, values):
+            column[row] = value
+    return column
 
 
 def _chunks(batches, min_rows):
@@ -1009,6 +1008,13 @@ def _assemble(pieces, order, n_rows):
     """Put per-group outputs back in input row order; rows without a model get NaN / None."""
     if not pieces:
         return np.full(n_rows, np.nan)
+    widths = {p.shape[1:] for p in pieces}
+    if len(widths) > 1:
+        raise ValueError(
+            f"The group models' outputs have different widths {sorted(widths)} (e.g. a "
+            "transformer that learned different categories per group), so they cannot be "
+            "stacked into one array. Predict on a Spark DataFrame (one array per row) instead."
+        )
     dtype = np.result_type(*pieces)
     shape = (n_rows, *pieces[0].shape[1:])
     if sum(len(p) for p in pieces) == n_rows:

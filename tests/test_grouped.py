@@ -169,6 +169,30 @@ def test_string_features_reach_a_pipeline_that_encodes_them(spark):
         GroupedEstimator(base, "store").fit(data[["store", *columns]], data["y"])
 
 
+def test_plain_estimator_on_string_features_gets_dataframes(spark):
+    from sklearn.preprocessing import OneHotEncoder
+
+    data = pd.DataFrame({"store": [1] * 4 + [2] * 4, "color": list("abca") + list("xyxy")})
+    base = OneHotEncoder(sparse_output=False)
+    model = GroupedEstimator(base, "store", feature_cols=["color"]).fit(data)
+    for key, frame in data.groupby("store"):
+        reference = clone(base).fit(frame[["color"]])
+        np.testing.assert_array_equal(
+            model.get_group_model(key).categories_[0], reference.categories_[0]
+        )
+        np.testing.assert_array_equal(
+            model.transform(frame)[:, : len(reference.categories_[0])],
+            reference.transform(frame[["color"]]),
+        )
+    with pytest.raises(ValueError, match=r"different widths \[\(2,\), \(3,\)\]"):
+        model.transform(data)  # 3 colors in store 1, 2 in store 2
+    out = model.transform(spark.createDataFrame(data.reset_index(names="row"))).toPandas()
+    for row in out.itertuples():  # on Spark each row keeps its own group's width
+        reference = clone(base).fit(data.loc[data["store"] == row.store, ["color"]])
+        expected = reference.transform(pd.DataFrame({"color": [row.color]}))[0]
+        np.testing.assert_array_equal(row.prediction, expected)
+
+
 def test_parameters_naming_feature_columns_get_dataframes(spark):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
