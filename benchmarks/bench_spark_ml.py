@@ -22,7 +22,7 @@ from sklearn.metrics import accuracy_score, adjusted_rand_score, r2_score
 
 from spark_sklearn_bridge import SparkMLEstimator
 from spark_sklearn_bridge._session import build_local_session
-from spark_sklearn_bridge._spark_ml import _TRANSLATORS, FEATURES, LABEL, _Fit
+from spark_sklearn_bridge.spark_ml._registry import FEATURES, LABEL, REGISTRY, FitInfo
 
 from ._common import report, timed
 
@@ -32,8 +32,8 @@ def raw_fit(sdf, estimator, cols, label, n, y_std, n_classes):
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import VectorAssembler
 
-    fit = _Fit(n=n, y_std=y_std, n_classes=n_classes, n_features=len(cols))
-    stage = _TRANSLATORS[type(estimator)][0](estimator, fit)
+    fit = FitInfo(n=n, y_std=y_std, n_classes=n_classes, n_features=len(cols))
+    stage = REGISTRY[type(estimator)].translate(estimator, fit)
     data = sdf.withColumn(LABEL, sdf[label].cast("double")) if label else sdf
     return Pipeline(stages=[VectorAssembler(inputCols=cols, outputCol=FEATURES), stage]).fit(data)
 

@@ -2,22 +2,24 @@
 
 Four paradigms, one class family each:
 
-- :class:`SparkMLEstimator`: data-parallel training of one model, delegated to ``pyspark.ml``;
-- :class:`GroupedEstimator`: one scikit-learn model per group of rows;
-- :class:`SparkGridSearchCV`, :class:`SparkRandomizedSearchCV`, :class:`SparkHyperoptSearchCV`:
-  hyperparameter search with candidates fitted as Spark tasks;
-- :class:`SparkBatchPredictor` and :func:`predict_udf`: distributed inference.
+- :class:`SparkMLEstimator` (:mod:`.spark_ml`): data-parallel training of one model,
+  delegated to ``pyspark.ml``;
+- :class:`GroupedEstimator` (:mod:`.grouped`): one scikit-learn model per group of rows;
+- :class:`SparkGridSearchCV`, :class:`SparkRandomizedSearchCV`, :class:`SparkHyperoptSearchCV`
+  (:mod:`.search`): hyperparameter search with candidates fitted as Spark tasks;
+- :class:`SparkBatchPredictor` and :func:`predict_udf` (:mod:`.inference`): distributed
+  inference.
 """
 
-from ._batch_predict import SparkBatchPredictor, predict_udf
-from ._grouped import GroupedEstimator
-from ._search import SparkGridSearchCV, SparkHyperoptSearchCV, SparkRandomizedSearchCV
 from ._serialization import dump_model, load_model
 from ._session import get_spark, is_spark_connect
-from ._spark_ml import SparkMLEstimator, supported_estimators
 from .exceptions import SparkSklearnBridgeError
+from .grouped import GroupedEstimator
+from .inference import SparkBatchPredictor, predict_udf
+from .search import SparkGridSearchCV, SparkHyperoptSearchCV, SparkRandomizedSearchCV
+from .spark_ml import SparkMLEstimator, supported_estimators
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "GroupedEstimator",

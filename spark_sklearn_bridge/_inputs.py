@@ -12,22 +12,27 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .exceptions import ColumnError
+from .exceptions import ColumnError, EmptyInputError
 
 __all__ = [
     "ROW_ID",
     "as_column_list",
+    "check_not_empty",
+    "check_string_features",
+    "check_y_none",
+    "collect_features",
     "is_spark_dataframe",
     "pandas_column_kinds",
     "resolve_columns",
     "spark_column_kinds",
+    "to_pandas",
     "to_pandas_frame",
 ]
 
 #: Name of the helper column that carries input row order through a Spark round trip.
 ROW_ID = "__ssb_row_id__"
 
-NUMERIC, VECTOR, OTHER = "numeric", "vector", "other"
+NUMERIC, VECTOR = "numeric", "vector"  # any other kind is the column's type name, e.g. "string"
 
 
 def is_spark_dataframe(obj) -> bool:
@@ -59,7 +64,7 @@ def as_column_list(cols, name: str, *, allow_none: bool = True) -> list | None:
 
 
 def spark_column_kinds(schema) -> dict[str, str]:
-    """Map each top-level column of a Spark schema to ``numeric``, ``vector`` or ``other``."""
+    """Map each top-level column of a Spark schema to ``numeric``, ``vector`` or its type name."""
     from pyspark.sql import types as T
 
     kinds = {}
@@ -74,18 +79,23 @@ def spark_column_kinds(schema) -> dict[str, str]:
         ):
             kinds[field.name] = VECTOR
         else:
-            kinds[field.name] = OTHER
+            kinds[field.name] = dtype.simpleString()
     return kinds
 
 
 def pandas_column_kinds(frame: pd.DataFrame) -> dict:
-    """Map each column of a pandas DataFrame to ``numeric`` or ``other``."""
+    """Map each column of a pandas DataFrame to ``numeric`` or its dtype's name."""
     return {
         col: NUMERIC
         if (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-        else OTHER
+        else str(dtype)
         for col, dtype in frame.dtypes.items()
     }
+
+
+def is_scalar_kind(kind: str) -> bool:
+    """Not an array / Vector column (numeric, string, date, ...)."""
+    return kind != VECTOR
 
 
 def _missing_error(setting: str, missing: Sequence, available: Iterable) -> ColumnError:
@@ -111,6 +121,7 @@ def resolve_columns(
     exclude: Iterable = (),
     allow_vector: bool = False,
     allow_other: bool = False,
+    default_any_type: bool = False,
 ) -> list:
     """Check column settings against the data's columns and return the feature columns.
 
@@ -129,6 +140,9 @@ def resolve_columns(
     allow_other : bool
         Accept explicitly named non-numeric features (strings, dates), for models that take a
         DataFrame and encode them (a Pipeline with a ColumnTransformer).
+    default_any_type : bool
+        With ``feature_cols=None``, take every remaining column whatever its type (for data
+        collected to one node, where the estimator decides what it accepts).
 
     Raises
     ------
@@ -152,7 +166,8 @@ def resolve_columns(
         excluded = reserved | set(exclude) | {ROW_ID}
         features = [c for c in kinds if c not in excluded]
         unusable = [c for c in features if kinds[c] != NUMERIC]
-        if unusable and not (allow_vector and len(features) == 1 and kinds[features[0]] == VECTOR):
+        single_vector = allow_vector and len(features) == 1 and kinds[features[0]] == VECTOR
+        if unusable and not (single_vector or default_any_type):
             raise ColumnError(
                 f"Columns {unusable} are not numeric, so they cannot be features by default. "
                 "Pass feature_cols=[...] to choose the feature columns explicitly (encode "
@@ -169,11 +184,12 @@ def resolve_columns(
                 "can play only one role."
             )
         vectors = [c for c in features if kinds[c] == VECTOR]
-        others = [c for c in features if kinds[c] == OTHER]
+        others = [c for c in features if kinds[c] not in (NUMERIC, VECTOR)]
         if others and not allow_other:
             raise ColumnError(
                 f"feature_cols {others} are neither numeric nor numeric arrays/vectors "
-                f"({'types: ' + ', '.join(f'{c}={kinds[c]}' for c in others)})."
+                f"(types: {', '.join(f'{c}={kinds[c]}' for c in others)}); this estimator "
+                "needs numeric columns."
             )
         if vectors and not (allow_vector and len(features) == 1):
             raise ColumnError(
@@ -206,3 +222,106 @@ def to_pandas_frame(X, *, columns=None) -> pd.DataFrame:
     if columns is None:
         columns = [f"x{i}" for i in range(array.shape[1])]
     return pd.DataFrame(array, columns=columns)
+
+
+def check_y_none(X, y) -> None:
+    """A Spark DataFrame carries its label in a column: ``y`` must not be given too."""
+    if y is not None:
+        raise ValueError(
+            "y must be None for Spark DataFrame input: the label is a column of the "
+            "DataFrame; name it with label_col."
+        )
+
+
+def check_not_empty(n_rows: int, what: str = "The input data") -> None:
+    """Refuse empty input: a "fitted" estimator without data would be silently useless."""
+    if n_rows == 0:
+        raise EmptyInputError(f"{what} has no rows: there is nothing to fit.")
+
+
+def to_pandas(df) -> pd.DataFrame:
+    """``df.toPandas()`` without Spark Connect's plan metrics in ``DataFrame.attrs``.
+
+    Connect stores ``PlanMetrics`` objects there; they are not data, and they break anything
+    that serializes ``attrs`` (Parquet metadata, JSON).
+    """
+    frame = df.toPandas()
+    frame.attrs.clear()
+    return frame
+
+
+def collect_features(X, y, *, feature_cols, label_col, exclude=(), what="The input data"):
+    """Split ``X`` into a pandas feature frame and a label array, for work done on one node.
+
+    A Spark DataFrame is collected (only its feature and label columns). Its default features
+    are every column but the label and ``exclude``, of any type (the estimator decides what
+    it can take). pandas / numpy input is returned as is. Empty input raises
+    :class:`EmptyInputError`.
+    """
+    if not is_spark_dataframe(X):
+        check_not_empty(_n_rows(X), what)
+        return X, y
+    check_y_none(X, y)
+    features = resolve_columns(
+        spark_column_kinds(X.schema),
+        feature_cols=feature_cols,
+        label_col=label_col,
+        exclude=exclude,
+        allow_other=True,
+        default_any_type=True,
+    )
+    label = [label_col] if label_col is not None else []
+    frame = to_pandas(X.select(*[_quoted(c) for c in features + label]))
+    check_not_empty(len(frame), what)
+    return frame[features], (frame[label_col].to_numpy() if label_col is not None else None)
+
+
+def _quoted(name: str):
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{name.replace('`', '``')}`")
+
+
+def _n_rows(X) -> int:
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape):
+        return int(shape[0])
+    try:
+        return len(X)
+    except TypeError:  # not sized: let the estimator's own validation speak
+        return -1
+
+
+def numeric_only(estimator) -> bool:
+    """True when ``estimator`` certainly needs numeric features: a plain scikit-learn
+    estimator (not a Pipeline / ColumnTransformer, which may encode columns by name) whose
+    tags accept neither categorical nor string input. Third-party estimators are trusted."""
+    from sklearn.utils import get_tags
+
+    module = type(estimator).__module__
+    composite = hasattr(estimator, "steps") or hasattr(estimator, "transformers")
+    if not module.startswith("sklearn.") or composite:
+        return False
+    try:
+        tags = get_tags(estimator).input_tags
+    except Exception:  # no tags: do not guess
+        return False
+    return not (tags.categorical or tags.string)
+
+
+def check_string_features(estimator, kinds: dict, features) -> None:
+    """Refuse non-numeric feature columns for an estimator that needs numbers, naming them.
+
+    Raised before any Spark job, instead of "could not convert string to float" inside every
+    task.
+    """
+    others = [c for c in features if kinds.get(c, NUMERIC) not in (NUMERIC, VECTOR)]
+    if others and numeric_only(estimator):
+        types = ", ".join(f"{c}={kinds[c]}" for c in others)
+        raise ColumnError(
+            f"Feature columns {others} are not numeric ({types}), and "
+            f"{type(estimator).__name__} takes numbers only. Encode them inside the model, "
+            "e.g. make_pipeline(make_column_transformer((OneHotEncoder(), "
+            f"{others}), remainder='passthrough'), {type(estimator).__name__}(...)), or "
+            "leave them out of feature_cols."
+        )

@@ -1,11 +1,85 @@
-"""MLflow helpers shared by the paradigms (imported lazily: mlflow is slow to import)."""
+"""Everything that talks to MLflow: runs, child runs, model logging and loading.
+
+mlflow is imported inside each function: it takes seconds to import and most calls of this
+package never need it. The active tracking URI and experiment are the user's (e.g. a
+``sqlite:///`` store; MLflow 3 refuses the plain file store).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
-__all__ = ["log_directory"]
+import numpy as np
+
+__all__ = [
+    "load_model",
+    "log_best_search_result",
+    "log_candidates",
+    "log_directory",
+    "parent_run",
+]
+
+_PARAM_LIMIT = 250  # MLflow refuses longer parameter values
+
+
+def param_text(value, limit: int = _PARAM_LIMIT) -> str:
+    """A parameter value as MLflow stores it: text, cut to what MLflow accepts."""
+    text = value if isinstance(value, str) else repr(value)
+    return text[:limit]
+
+
+@contextlib.contextmanager
+def parent_run(name: str, tags: dict | None = None):
+    """A run for one call (nested under the active run, if any), ended when the block ends."""
+    import mlflow
+
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=name, nested=nested) as run:
+        if tags:
+            mlflow.set_tags(tags)
+        yield run
+
+
+def log_candidates(results: dict, start: int, n_splits: int) -> int:
+    """One child run per search candidate evaluated since ``start``; returns the new count.
+
+    Each child run holds the candidate's parameters, fit time and per-split and mean test
+    scores of every metric (non-finite scores are left out: MLflow stores numbers only).
+    """
+    import mlflow
+
+    metric_names = [k[len("mean_test_") :] for k in results if k.startswith("mean_test_")]
+    for index in range(start, len(results["params"])):
+        with mlflow.start_run(run_name=f"candidate-{index}", nested=True):
+            mlflow.log_params({k: param_text(v) for k, v in results["params"][index].items()})
+            metrics = {"mean_fit_time": results["mean_fit_time"][index]}
+            for name in metric_names:
+                metrics[f"mean_test_{name}"] = results[f"mean_test_{name}"][index]
+                metrics[f"std_test_{name}"] = results[f"std_test_{name}"][index]
+                for split in range(n_splits):
+                    key = f"split{split}_test_{name}"
+                    metrics[key] = results[key][index]
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+    return len(results["params"])
+
+
+def log_best_search_result(search) -> None:
+    """Log a fitted search's best parameters, best score and best estimator to the active run."""
+    import mlflow
+
+    from ._serialization import dump_model
+
+    if hasattr(search, "best_params_"):
+        mlflow.log_params({f"best__{k}": param_text(v) for k, v in search.best_params_.items()})
+    if hasattr(search, "best_score_"):
+        mlflow.log_metric("best_score", float(search.best_score_))
+    if hasattr(search, "best_estimator_"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "best_estimator.ssbmodel")
+            path.write_bytes(dump_model(search.best_estimator_))
+            mlflow.log_artifact(str(path), artifact_path="best_estimator")
 
 
 def log_directory(save, artifact_path: str) -> str:
@@ -20,3 +94,16 @@ def log_directory(save, artifact_path: str) -> str:
         save(target)
         mlflow.log_artifacts(str(target), artifact_path=artifact_path)
     return mlflow.get_artifact_uri(artifact_path)
+
+
+def load_model(model_uri: str):
+    """A logged model: a scikit-learn estimator for the ``sklearn`` flavour, else the pyfunc.
+
+    Returns ``(model, is_sklearn)``.
+    """
+    import mlflow
+
+    info = mlflow.models.get_model_info(model_uri)
+    if "sklearn" in info.flavors:
+        return mlflow.sklearn.load_model(model_uri), True
+    return mlflow.pyfunc.load_model(model_uri), False

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 __all__ = [
     "CandidateFitError",
     "ColumnError",
+    "EmptyInputError",
     "GroupFitError",
     "JavaNotFoundError",
     "ModelIntegrityError",
@@ -87,3 +88,7 @@ class CandidateFitError(SparkSklearnBridgeError, RuntimeError):
 
 class UnsupportedEstimatorError(SparkSklearnBridgeError, ValueError):
     """An estimator or parameter has no faithful Spark counterpart."""
+
+
+class EmptyInputError(SparkSklearnBridgeError, ValueError):
+    """The data given to ``fit`` has no rows (or no groups)."""

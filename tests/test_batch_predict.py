@@ -184,11 +184,11 @@ def test_model_is_deserialized_once_per_worker(spark, diabetes):
     def misses_per_worker(batches):
         import os
 
-        from spark_sklearn_bridge import _batch_predict as worker_module
+        from spark_sklearn_bridge._shipping import worker_cache_misses
 
-        before = worker_module.cache_misses
+        before = worker_cache_misses()
         for batch in batches:
-            yield batch.assign(pid=os.getpid(), misses=worker_module.cache_misses - before)
+            yield batch.assign(pid=os.getpid(), misses=worker_cache_misses() - before)
 
     scored = out.mapInPandas(
         misses_per_worker, f"{out.schema.simpleString()[7:-1]}, pid long, misses long"
@@ -205,7 +205,7 @@ def test_clear_errors(spark, diabetes):
     sdf = with_key(spark, X)
     with pytest.raises(ColumnError, match=r"lacks: \['bmi'\]"):
         SparkBatchPredictor(model).predict(sdf.drop("bmi"))
-    with pytest.raises(ColumnError, match=r"\['sex'\] are neither numeric"):
+    with pytest.raises(ColumnError, match=r"\['sex'\] are not numeric \(sex=string\)"):
         SparkBatchPredictor(model).predict(sdf.withColumn("sex", sdf["sex"].cast("string")))
     with pytest.raises(NotFittedError, match="not fitted"):
         SparkBatchPredictor(LinearRegression()).predict(sdf)
@@ -213,12 +213,12 @@ def test_clear_errors(spark, diabetes):
         predict_udf(LinearRegression())
     with pytest.raises(ColumnError, match="already has a column 'row'"):
         SparkBatchPredictor(model, output_col="row").predict(sdf)
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="'method' parameter of SparkBatchPredictor"):
         SparkBatchPredictor(model, method="score_samples").transform(sdf)
 
 
 def test_tampered_model_bytes_fail_on_the_executor(spark, diabetes, monkeypatch):
-    from spark_sklearn_bridge import _batch_predict
+    from spark_sklearn_bridge.inference import _udf
 
     X, y = diabetes
     model = LinearRegression().fit(X, y - 7.0)  # not in any worker's cache yet
@@ -228,7 +228,7 @@ def test_tampered_model_bytes_fail_on_the_executor(spark, diabetes, monkeypatch)
         blob[-3] ^= 0xFF
         return bytes(blob)
 
-    monkeypatch.setattr(_batch_predict, "dump_model", tampered_dump)
+    monkeypatch.setattr(_udf, "dump_model", tampered_dump)
     out = SparkBatchPredictor(model).predict(with_key(spark, X))
     with pytest.raises(Exception, match="ModelIntegrityError"):
         out.collect()

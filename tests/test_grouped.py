@@ -267,16 +267,16 @@ class _RecordingProgress:
     """Wraps ``task_progress`` to keep the bars a fit used."""
 
     def __init__(self, monkeypatch):
-        from spark_sklearn_bridge import _grouped
+        from spark_sklearn_bridge.grouped import _estimator
 
-        self.bars, original = [], _grouped.task_progress
+        self.bars, original = [], _estimator.task_progress
 
         def wrapped(*args, **kwargs):
             bar = original(*args, **kwargs)
             self.bars.append(bar)
             return bar
 
-        monkeypatch.setattr(_grouped, "task_progress", wrapped)
+        monkeypatch.setattr(_estimator, "task_progress", wrapped)
 
 
 @pytest.mark.parametrize("source", ["pandas", "spark"])
@@ -340,12 +340,12 @@ def _with_unseen_rows(data):
 
 @pytest.mark.parametrize("path", ["shipped", "distributed"])
 def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
-    from spark_sklearn_bridge import _grouped
+    from spark_sklearn_bridge.grouped import _predict
 
     if path == "distributed":  # as for a model table too large to travel with the tasks
-        monkeypatch.setattr(_grouped, "SHIP_MODELS_BELOW_BYTES", -1)
+        monkeypatch.setattr(_predict, "SHIP_MODELS_BELOW_BYTES", -1)
     else:  # one chunk per Arrow batch: some chunks hold only unseen rows
-        monkeypatch.setattr(_grouped, "PREDICT_CHUNK_ROWS", 1)
+        monkeypatch.setattr(_predict, "PREDICT_CHUNK_ROWS", 1)
     data = make_data(n_groups=5, n_rows=40, seed=3)
     data["label"] = np.where(data["y"] > 0, "up", "down")
     base = LogisticRegression()
@@ -381,10 +381,10 @@ def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
 def test_numeric_keys_match_across_types_other_types_must_agree(spark, monkeypatch, path):
     from pyspark.sql import functions as F
 
-    from spark_sklearn_bridge import _grouped
+    from spark_sklearn_bridge.grouped import _predict
 
     if path == "distributed":
-        monkeypatch.setattr(_grouped, "SHIP_MODELS_BELOW_BYTES", -1)
+        monkeypatch.setattr(_predict, "SHIP_MODELS_BELOW_BYTES", -1)
     data = make_data(n_groups=3, seed=7).assign(store=lambda d: d["store"].str[1:].astype(int))
     data.loc[data.index[:4], "store"] = None  # a null group: the key column becomes double
     model = GroupedEstimator(Ridge(), "store", feature_cols=FEATURES, label_col="y")
@@ -493,10 +493,10 @@ def test_save_load_round_trip_and_tampering(spark, tmp_path):
 def test_tampered_model_bytes_in_the_table_are_refused(spark):
     data = make_data(n_groups=2)
     model = GroupedEstimator(Ridge(), "store").fit(data[["store", *FEATURES]], data["y"])
-    blob = bytearray(model._table.loc[0, "model"])
+    blob = bytearray(model._table.frame.loc[0, "model"])
     blob[-5] ^= 0xFF
-    model._table.at[0, "model"] = bytes(blob)
-    key = model._table.loc[0, "store"]
+    model._table.frame.at[0, "model"] = bytes(blob)
+    key = model._table.frame.loc[0, "store"]
     with pytest.raises(ModelIntegrityError, match=f"model of group {{'store': '{key}'}}"):
         model.get_group_model(key)
     with pytest.raises(Exception, match="ModelIntegrityError"):
@@ -520,7 +520,7 @@ def test_bad_input_is_named_before_any_job(spark):
         GroupedEstimator(Ridge(), "shop", label_col="y").fit(sdf)
     with pytest.raises(ColumnError, match=r"label_col.*\['target'\]"):
         GroupedEstimator(Ridge(), "store", label_col="target").fit(sdf)
-    with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip'; got 'ignore'"):
+    with pytest.raises(ValueError, match="'on_error' parameter of GroupedEstimator must be"):
         GroupedEstimator(Ridge(), "store", on_error="ignore").fit(sdf)
     with pytest.raises(ValueError, match="per-row fit parameters"):
         GroupedEstimator(Ridge(), "store").fit(

@@ -23,7 +23,7 @@ from spark_sklearn_bridge import (
     SparkHyperoptSearchCV,
     SparkRandomizedSearchCV,
 )
-from spark_sklearn_bridge._search import to_hyperopt_space
+from spark_sklearn_bridge.search import to_hyperopt_space
 
 TIME_KEYS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
 

@@ -6,6 +6,7 @@ import pytest
 from sklearn import cluster, decomposition, ensemble, linear_model, preprocessing, svm, tree
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
 from sklearn.metrics import accuracy_score, adjusted_rand_score, r2_score
+from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from spark_sklearn_bridge import SparkMLEstimator, supported_estimators
@@ -223,8 +224,9 @@ def test_unsupported_things_are_named(spark, diabetes):
 def test_digits_multinomial_agreement(spark):
     X, y = load_digits(return_X_y=True)
     X = pd.DataFrame(X / 16.0, columns=[f"p{i}" for i in range(64)])
-    reference = linear_model.LogisticRegression(C=0.1, max_iter=5000).fit(X, y)
-    model = SparkMLEstimator(linear_model.LogisticRegression(C=0.1)).fit(X, y)
+    estimator = linear_model.LogisticRegression(C=0.1, max_iter=5000)
+    reference = clone(estimator).fit(X, y)
+    model = SparkMLEstimator(estimator).fit(X, y)
     assert accuracy_score(reference.predict(X), model.predict(X)) >= 0.99
 
 

@@ -1,0 +1,89 @@
+"""Ship objects from the driver to the executors once, and load them once per Python worker.
+
+Every paradigm sends something large to its tasks: a search its training data and splits,
+a batch predictor its model, a grouped estimator its table of models. :func:`ship` pickles
+the object once into integrity-checked bytes (:func:`~spark_sklearn_bridge.dump_model`) and
+sends them the cheapest way the session allows: a broadcast on classic Spark (each executor
+fetches it once), the bytes themselves inside the task's closure on Spark Connect (which has
+no broadcasts). Tasks hold a small :class:`Shipment` and call :meth:`Shipment.load`, which
+deserializes at most once per Python worker process: the cache is keyed by the bytes'
+sha256, so two shipments of the same object share one entry, and it is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+
+from ._serialization import dump_model, load_model, model_digest
+from ._session import is_spark_connect
+
+__all__ = ["Shipment", "ship", "worker_cache_misses"]
+
+_CACHE_SIZE = 8
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+_misses = 0
+
+
+def worker_cache_misses() -> int:
+    """How many times this process deserialized a shipment (a cache miss); for tests."""
+    return _misses
+
+
+class Shipment:
+    """A picklable handle on an object shipped to the executors.
+
+    Parameters
+    ----------
+    digest : str
+        sha256 of the serialized object (the cache key).
+    source : bytes or Broadcast
+        The serialized object, or a broadcast of it.
+    what : str
+        Names the object in integrity errors.
+    """
+
+    def __init__(self, digest: str, source, what: str = "object"):
+        self.digest, self.source, self.what = digest, source, what
+
+    def load(self):
+        """The object, deserialized at most once per Python worker (cached by digest)."""
+        global _misses
+        with _cache_lock:
+            if self.digest in _cache:
+                _cache.move_to_end(self.digest)
+                return _cache[self.digest]
+        source = self.source
+        blob = source if isinstance(source, (bytes, bytearray)) else source.value
+        value = load_model(blob, what=self.what)
+        with _cache_lock:
+            _misses += 1
+            _cache[self.digest] = value
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        return value
+
+    def release(self, *, destroy: bool = False) -> None:
+        """Free the executors' copies (classic Spark; nothing to do on Connect).
+
+        ``destroy=False`` only unpersists: a lazy DataFrame that still uses the shipment gets
+        it re-sent. ``destroy=True`` is for shipments nothing will use again.
+        """
+        source = self.source
+        if isinstance(source, (bytes, bytearray)) or source is None:
+            return
+        # The context may already be stopped: then there is nothing left to free.
+        with contextlib.suppress(Exception):
+            source.destroy(blocking=False) if destroy else source.unpersist(blocking=False)
+
+
+def ship(spark, obj, *, what: str = "object", blob: bytes | None = None) -> Shipment:
+    """Serialize ``obj`` once (or take its ``blob`` from :func:`dump_model`) and ship it.
+
+    Returns a :class:`Shipment` to pass to task functions.
+    """
+    blob = dump_model(obj) if blob is None else blob
+    source = blob if is_spark_connect(spark) else spark.sparkContext.broadcast(blob)
+    return Shipment(model_digest(blob), source, what)

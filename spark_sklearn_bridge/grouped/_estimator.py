@@ -1,0 +1,574 @@
+"""GroupedEstimator: one scikit-learn model per group of rows, fitted and served on Spark."""
+
+from __future__ import annotations
+
+from functools import partial
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, MetaEstimatorMixin
+from sklearn.utils.metaestimators import available_if
+
+from .._base import (
+    SPARK_CONSTRAINT,
+    SparkEstimatorMixin,
+    check_fitted,
+    delegated_tags,
+    estimator_has,
+    score_by_type,
+    scores_by_type,
+)
+from .._compat import HasMethods, Interval, StrOptions, fit_context
+from .._inputs import (
+    ROW_ID,
+    as_column_list,
+    check_not_empty,
+    check_string_features,
+    check_y_none,
+    is_spark_dataframe,
+    pandas_column_kinds,
+    resolve_columns,
+    spark_column_kinds,
+    to_pandas,
+)
+from .._progress import progress_enabled
+from .._serialization import dump_model
+from .._session import get_spark
+from .._spark_jobs import default_partitions, spark_frame_with_row_id, task_progress
+from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
+from ._fit import fit_partition, table_schema
+from ._predict import predict_local, predict_spark
+from ._store import ModelTable, group_key
+
+__all__ = ["GroupedEstimator"]
+
+LABEL = "__ssb_label__"
+
+
+class GroupedEstimator(SparkEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
+    """Fit one clone of ``estimator`` per group of rows, on Spark.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        The model every group gets a clone of (regressor, classifier, transformer, clusterer).
+    group_cols : str or list of str
+        Column(s) whose distinct values define the groups. Null keys form a group of their own.
+    feature_cols : list of str, optional
+        Feature columns. Default: every numeric column that is not a group or label column.
+        Each group's model is fitted on a pandas DataFrame of these columns, so it records
+        ``feature_names_in_`` and expects the same columns at predict time. Named explicitly,
+        non-numeric columns (strings, dates) are accepted too, for a base Pipeline that encodes
+        them.
+    label_col : str, optional
+        Label column of a Spark DataFrame. For pandas input pass ``y`` to ``fit`` instead.
+    prediction_col : str, default="prediction"
+        Output column added by ``predict`` (and the other prediction methods) on Spark input.
+    on_error : {"raise", "skip"}, default="raise"
+        What a failing group does. ``"raise"``: ``fit`` raises :class:`GroupFitError` naming
+        the group, with the executor's traceback (each task stops at its first failed group,
+        so little work is wasted). ``"skip"``: the group is recorded with
+        ``status="failed"`` and its traceback in :attr:`model_table_`; the others are kept.
+    min_rows : int, default=1
+        Groups with fewer rows are not fitted; they are recorded with
+        ``status="too_few_rows"``.
+    unseen_groups : {"raise", "null"}, default="raise"
+        Rows whose group has no fitted model (never seen, failed, or too small) at predict
+        time. ``"raise"``: :class:`UnseenGroupError` naming the groups. ``"null"``: their
+        prediction is null (NaN for numpy output) and a :class:`UserWarning` counts them.
+        Both are checked before the prediction job on pandas and batch Spark input; on a
+        streaming DataFrame the check happens row by row inside the job.
+    n_partitions : int, optional
+        Partitions the groups are packed into. Default: 2 per core (classic Spark) or
+        ``spark.sql.shuffle.partitions`` (Spark Connect).
+    progress : bool, optional
+        Show a progress bar of fitted groups while ``fit`` runs (its total is known for pandas
+        input). Default: on a terminal and not in CI. Tasks report their count to the driver
+        over UDP as they go; on Spark Connect there is no bar.
+    spark : SparkSession, optional
+        Default: :func:`get_spark`. Shared (never copied) by ``clone``; left out of pickles.
+
+    Attributes
+    ----------
+    model_table_ : pyspark.sql.DataFrame
+        One row per group: the group columns, ``model`` (serialized, integrity-checked bytes;
+        null unless ``status == "ok"``), ``n_rows``, ``fit_seconds``, ``status`` (``"ok"``,
+        ``"failed"`` or ``"too_few_rows"``), ``error`` (traceback or reason) and ``classes``
+        (the group model's ``classes_`` as JSON, for classifiers).
+    n_groups_ : int
+        Number of groups found in the training data (every status).
+    n_failed_groups_ : int
+        Groups whose status is not ``"ok"``.
+    group_cols_ : list of str
+        The resolved group columns.
+    feature_names_in_ : ndarray of str
+        The resolved feature columns.
+    n_features_in_ : int
+        Number of feature columns.
+    classes_ : ndarray
+        For classifiers: the sorted union of every group's classes. ``predict_proba`` columns
+        follow this order (0 for a class a group never saw).
+
+    See Also
+    --------
+    SparkMLEstimator : one model trained data-parallel on all rows.
+    SparkBatchPredictor : score Spark data with one model fitted by scikit-learn.
+
+    Notes
+    -----
+    Input checks happen before any Spark job: an empty pandas input, unknown columns, and
+    non-numeric feature columns given to a plain scikit-learn estimator that takes numbers
+    only (encode them in a Pipeline) raise errors that name the problem. Spark input with no
+    rows raises :class:`EmptyInputError` after the (cheap) fit job finds no group. A fit that
+    raises leaves the estimator unfitted.
+
+    ``predict_proba``, ``decision_function``, ``transform`` ... exist exactly when the base
+    estimator has them; ``score`` (accuracy or R^2 over all rows) exists for classifiers and
+    regressors only: a clusterer's or transformer's per-group ``score`` has no row-wise sum.
+
+    Per-row fit parameters (e.g. ``sample_weight`` arrays) cannot be split by group and are
+    rejected; scalar fit parameters are passed to every group's ``fit``.
+
+    Predicting on Spark: a model table of up to 64 MiB travels with the tasks (a broadcast on
+    classic Spark); the rows are hash-partitioned and sorted by group so each model is called
+    once per group and task. A larger table stays distributed and meets its groups' rows in the
+    same shuffle. Streaming input always takes the first path, without the sort.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from spark_sklearn_bridge import GroupedEstimator
+    >>> X = pd.DataFrame({"store": [1, 1, 1, 2, 2, 2], "x": [0.0, 1, 2, 0, 1, 2]})
+    >>> y = [0.0, 1, 2, 0, 2, 4]  # slope 1 in store 1, slope 2 in store 2
+    >>> model = GroupedEstimator(LinearRegression(), group_cols="store").fit(X, y)
+    >>> model.predict(pd.DataFrame({"store": [2, 1], "x": [10.0, 10.0]})).round(6)
+    array([20., 10.])
+    >>> model.get_group_model(2).coef_.round(6)
+    array([2.])
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit"])],
+        "group_cols": [str, Integral, list, tuple],
+        "feature_cols": [None, str, list, tuple],
+        "label_col": [None, str],
+        "prediction_col": [str],
+        "on_error": [StrOptions({"raise", "skip"})],
+        "min_rows": [Interval(Integral, 1, None, closed="left")],
+        "unseen_groups": [StrOptions({"raise", "null"})],
+        "n_partitions": [None, Interval(Integral, 1, None, closed="left")],
+        "progress": [None, "boolean"],
+        "spark": SPARK_CONSTRAINT,
+    }
+
+    def __init__(
+        self,
+        estimator,
+        group_cols,
+        *,
+        feature_cols=None,
+        label_col=None,
+        prediction_col="prediction",
+        on_error="raise",
+        min_rows=1,
+        unseen_groups="raise",
+        n_partitions=None,
+        progress=None,
+        spark=None,
+    ):
+        self.estimator = estimator
+        self.group_cols = group_cols
+        self.feature_cols = feature_cols
+        self.label_col = label_col
+        self.prediction_col = prediction_col
+        self.on_error = on_error
+        self.min_rows = min_rows
+        self.unseen_groups = unseen_groups
+        self.n_partitions = n_partitions
+        self.progress = progress
+        self.spark = spark
+
+    # ------------------------------------------------------------------ fit
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit one clone of ``estimator`` per group.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Spark: features and label come from ``feature_cols`` / ``label_col``. pandas: the
+            group columns are columns of ``X``; the label is ``y``.
+        y : array-like, optional
+            Labels for pandas ``X`` (omit for unsupervised estimators).
+        **fit_params
+            Scalar parameters passed to every group's ``fit``.
+
+        Returns
+        -------
+        self : GroupedEstimator
+            The fitted estimator.
+
+        Raises
+        ------
+        GroupFitError
+            A group failed and ``on_error="raise"``; the estimator is left unfitted.
+        EmptyInputError
+            The data has no rows.
+        """
+        self._reset()
+        for name, value in fit_params.items():
+            if np.ndim(value) > 0:
+                raise ValueError(
+                    f"fit parameter {name!r} is array-like; per-row fit parameters cannot be "
+                    "split by group. Add it as a column and use a Pipeline step instead."
+                )
+        spark = get_spark(self.spark)
+        group_cols = as_column_list(self.group_cols, "group_cols", allow_none=False)
+        if is_spark_dataframe(X):
+            check_y_none(X, y)
+            data, label = X, self.label_col
+            kinds = spark_column_kinds(X.schema)
+            features = resolve_columns(
+                kinds,
+                feature_cols=self.feature_cols,
+                label_col=label,
+                group_cols=group_cols,
+                exclude=[self.prediction_col],
+                allow_other=True,
+            )
+            check_string_features(self.estimator, kinds, features)
+            from pyspark.sql import functions as F
+
+            data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
+            n_groups = None  # unknown until the job has run
+        else:
+            frame = _check_pandas(X, group_cols)
+            check_not_empty(len(frame), "The training data")
+            kinds = pandas_column_kinds(frame)
+            features = resolve_columns(
+                kinds, feature_cols=self.feature_cols, group_cols=group_cols, allow_other=True
+            )
+            check_string_features(self.estimator, kinds, features)
+            frame, label = _with_label(frame[group_cols + features], y)
+            data = spark_frame_with_row_id(spark, frame)
+            n_groups = (  # the progress bar's total
+                frame.groupby(group_cols, dropna=False, sort=False).ngroups
+                if progress_enabled(self.progress)
+                else None
+            )
+        key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
+        frame = self._fit_table(spark, data, group_cols, features, label, fit_params, n_groups)
+        check_not_empty(len(frame), "The training data")
+        table = ModelTable(frame, group_cols, key_types)
+        if self.on_error == "raise" and (failure := table.first_failure()) is not None:
+            key, error = failure
+            raise GroupFitError(
+                f"Fitting the model of group {key} failed (on_error='raise': each task "
+                "stopped at its first failed group; on_error='skip' records failures and "
+                f"fits every other group). Executor traceback:\n{error}",
+                group=key,
+                remote_traceback=error,
+            )
+        self._set_fitted(table, features)
+        return self
+
+    def _reset(self):
+        """Forget an earlier fit, so a fit that raises leaves the estimator unfitted."""
+        for name in (
+            "_table",
+            "group_cols_",
+            "feature_names_in_",
+            "n_features_in_",
+            "n_groups_",
+            "n_failed_groups_",
+            "classes_",
+        ):
+            self.__dict__.pop(name, None)
+
+    def _set_fitted(self, table: ModelTable, features):
+        self._table = table
+        self.group_cols_ = table.group_cols
+        self.feature_names_in_ = np.asarray(features, dtype=object)
+        self.n_features_in_ = len(features)
+        self.n_groups_ = table.n_groups
+        self.n_failed_groups_ = table.n_failed
+        classes = table.classes()
+        if classes is not None:
+            self.classes_ = classes
+
+    def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
+        n_partitions = self.n_partitions or default_partitions(spark)
+        columns = group_cols + features + ([label] if label else []) + [ROW_ID]
+        packed = data.select(*columns).repartition(n_partitions, *group_cols)
+        schema = table_schema(data.schema[c] for c in group_cols)
+        with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
+            fit_partition_ = partial(
+                fit_partition,
+                estimator_blob=dump_model(self.estimator),
+                group_cols=group_cols,
+                feature_cols=features,
+                label_col=label,
+                min_rows=int(self.min_rows),
+                fit_params=fit_params,
+                stop_on_failure=self.on_error == "raise",
+                progress=bar.reporter,
+            )
+            table = to_pandas(packed.mapInPandas(fit_partition_, schema))
+            bar.wait_for(len(table))
+        return table
+
+    # ----------------------------------------------------------- accessors
+    @property
+    def model_table_(self):
+        """The per-group model table as a Spark DataFrame (see the class docstring)."""
+        self._check_fitted()
+        return self._table.spark_frame(get_spark(self.spark))
+
+    def get_group_model(self, key):
+        """Return the fitted scikit-learn estimator of one group.
+
+        Parameters
+        ----------
+        key : scalar, tuple or dict
+            The group's key: a value for one group column, a tuple in ``group_cols`` order, or
+            a dict column -> value.
+
+        Returns
+        -------
+        estimator
+            The group's fitted clone of ``estimator``.
+
+        Raises
+        ------
+        UnseenGroupError
+            No such group in the training data.
+        GroupFitError
+            The group exists but has no model (failed or too few rows).
+        """
+        self._check_fitted()
+        if isinstance(key, dict):
+            key = tuple(key[c] for c in self.group_cols_)
+        elif not isinstance(key, tuple):
+            key = (key,)
+        position = self._table.index.get(group_key(key))
+        if position is None:
+            raise UnseenGroupError(f"No group {dict(zip(self.group_cols_, key))} was fitted.")
+        return self._table.model_at(position)
+
+    def _check_fitted(self):
+        check_fitted(self, "_table")
+
+    def __sklearn_is_fitted__(self):
+        return "_table" in self.__dict__
+
+    # ------------------------------------------------------------ predict
+    def predict(self, X):
+        """Predict with each row's group model.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Rows with the group and feature columns.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            pandas input: a numpy array in input row order. Spark input: ``X`` plus
+            ``prediction_col`` (lazy).
+        """
+        return self._apply("predict", X)
+
+    @available_if(estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, columns in :attr:`classes_` order.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Rows with the group and feature columns.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            An (n_samples, n_classes) array (0 for a class a group never saw), or ``X`` plus
+            an array<double> ``prediction_col``.
+        """
+        return self._apply("predict_proba", X)
+
+    @available_if(estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities, columns in :attr:`classes_` order (-inf for unseen classes).
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Rows with the group and feature columns.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            As :meth:`predict_proba`, in log space.
+        """
+        return self._apply("predict_log_proba", X)
+
+    @available_if(estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of each row's group model.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Rows with the group and feature columns.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            numpy for pandas input; ``X`` plus ``prediction_col`` (array<double> if 2-D).
+        """
+        return self._apply("decision_function", X)
+
+    @available_if(estimator_has("transform"))
+    def transform(self, X):
+        """Transform each row with its group model.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Rows with the group and feature columns.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            numpy for pandas input; ``X`` plus an array<double> ``prediction_col``.
+        """
+        return self._apply("transform", X)
+
+    @available_if(scores_by_type)
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict` over all rows.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Rows with the group and feature columns.
+        y : array-like
+            True labels.
+        sample_weight : array-like, optional
+            Sample weights.
+
+        Returns
+        -------
+        float
+            The score of the base estimator's type, computed on every row at once.
+        """
+        if is_spark_dataframe(X):
+            raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
+        return score_by_type(self.estimator, y, self.predict(X), sample_weight)
+
+    def _apply(self, method, X):
+        self._check_fitted()
+        if is_spark_dataframe(X):
+            return predict_spark(self, method, X)
+        return predict_local(self, method, _check_pandas(X, self.group_cols_))
+
+    # --------------------------------------------------------- persistence
+    def save(self, path):
+        """Save the fitted estimator to directory ``path`` (created; must not exist).
+
+        Writes ``models.parquet`` (the model table), ``metadata.json`` (parameters, resolved
+        columns, key types) and ``manifest.json`` (the sha256 of both, checked by
+        :meth:`load`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A local path, or a URI of any filesystem pyarrow supports (``file://``,
+            ``s3://``, ``gs://``, ``hdfs://``, ``abfs://``; credentials as pyarrow reads them).
+
+        Returns
+        -------
+        path : str or path-like
+            ``path``, as given.
+        """
+        self._check_fitted()
+        params = {**self.get_params(deep=False), "spark": None}
+        self._table.save(path, params=params, feature_cols=list(self.feature_names_in_))
+        return path
+
+    @classmethod
+    def load(cls, path, *, spark=None):
+        """Load an estimator written by :meth:`save`, checking every file's sha256 first.
+
+        The files hold pickles (the models, the parameters): load saves only from places you
+        trust. The digests catch truncation and modification, not a forger.
+
+        Parameters
+        ----------
+        path : str or path-like
+            What was given to :meth:`save`.
+        spark : SparkSession, optional
+            Session for the loaded estimator.
+
+        Returns
+        -------
+        GroupedEstimator
+            The fitted estimator.
+
+        Raises
+        ------
+        ModelIntegrityError
+            A file is missing, added or changed since the save.
+        """
+        table, params, features = ModelTable.load(path)
+        model = cls(**{**params, "spark": spark})
+        model._set_fitted(table, features)
+        return model
+
+    def log_to_mlflow(self, artifact_path="grouped_estimator"):
+        """Log the saved estimator (model table + metadata) as artifacts of the active run.
+
+        Parameters
+        ----------
+        artifact_path : str, default="grouped_estimator"
+            Artifact directory inside the run.
+
+        Returns
+        -------
+        str
+            The artifact URI, loadable with ``GroupedEstimator.load(mlflow.artifacts.
+            download_artifacts(uri))``.
+        """
+        from .._mlflow import log_directory
+
+        return log_directory(self.save, artifact_path)
+
+    def __sklearn_tags__(self):
+        return delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
+
+
+def _check_pandas(X, group_cols):
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            "GroupedEstimator needs the group columns by name: pass a pandas DataFrame "
+            f"(or a Spark DataFrame) that contains {group_cols}; got {type(X).__name__}."
+        )
+    missing = [c for c in group_cols if c not in X.columns]
+    if missing:
+        raise ColumnError(
+            f"group_cols {missing} are not columns of X. Columns: {list(X.columns)}."
+        )
+    return X
+
+
+def _with_label(frame, y):
+    """``(frame with the label column, its name)``; ``(frame, None)`` without labels."""
+    if y is None:
+        return frame, None
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(frame):
+        raise ValueError(
+            f"y must be 1-D with one label per row of X ({len(frame)}); got shape {y.shape}."
+        )
+    return frame.assign(**{LABEL: y}), LABEL

@@ -1,0 +1,294 @@
+"""Where a search's fits run: a joblib backend that turns them into Spark jobs.
+
+scikit-learn's ``BaseSearchCV`` hands every candidate x fold fit to joblib. While a search
+runs, :class:`SparkFitBackend` is the active joblib backend: it collects the fits joblib
+submits and :class:`SparkTaskRunner` runs them as the tasks of ONE Spark job per flush.
+Objects several tasks use (the data, the splits, the scorers) are shipped once per search
+(:mod:`~spark_sklearn_bridge._shipping`) and pickled into each task as references, so
+nothing is copied per task or per candidate.
+
+The backend serves exactly one ``Parallel`` context: the one ``BaseSearchCV.fit`` opens
+around ``_run_search``. Any later joblib call on the driver (the refit of an estimator with
+``n_jobs``) falls back to the backend that was active before the search, so subclasses may
+override ``_run_search`` (scikit-learn's documented extension point) freely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import itertools
+import pickle
+import sys
+import traceback
+from functools import partial
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+
+from .._compat import (
+    FallbackToBackend,
+    ParallelBackendBase,
+    SequentialBackend,
+    get_active_backend,
+)
+from .._inputs import to_pandas
+from .._session import is_spark_connect
+from .._shipping import ship
+from .._spark_jobs import track_job_progress
+from .._threads import limit_task_threads
+from ..exceptions import CandidateFitError
+
+__all__ = ["SparkFitBackend", "SparkTaskRunner"]
+
+_SCALARS = (str, bytes, int, float, complex, bool, type(None), np.generic)
+
+
+# ------------------------------------------------------------------ executors
+def _run_fit_tasks(batches, *, shipments):
+    """mapInPandas body: run pickled joblib task lists; return pickled outcomes."""
+    with limit_task_threads():
+        for frame in batches:
+            results = [_run_one(payload, shipments) for payload in frame["payload"]]
+            yield pd.DataFrame({"task": frame["task"].to_numpy(), "result": results})
+
+
+def _run_one(payload, shipments):
+    items = _SharedUnpickler(io.BytesIO(payload), shipments).load()
+    output = io.StringIO()  # what the fits print (verbose > 2) goes back to the driver
+    try:
+        with contextlib.redirect_stdout(output):
+            values = [func(*args, **kwargs) for func, args, kwargs in items]
+        outcome = ("ok", values, output.getvalue())
+    except BaseException as exc:  # every failure goes back to the driver with its traceback
+        params = next((kw.get("parameters") for _, _, kw in items), None)
+        text = traceback.format_exc()
+        try:
+            blob = cloudpickle.dumps(exc)
+            pickle.loads(blob)
+        except Exception:  # an exception that does not survive pickling: text only
+            blob = None
+        outcome = ("error", blob, text, repr(params), output.getvalue())
+    return cloudpickle.dumps(outcome)
+
+
+class _SharedUnpickler(pickle.Unpickler):
+    def __init__(self, file, shipments):
+        super().__init__(file)
+        self.shipments = shipments
+
+    def persistent_load(self, token):
+        return self.shipments[token].load()
+
+
+class _SharedPickler(cloudpickle.Pickler):
+    """Pickles a task list, writing the objects shared across tasks as references."""
+
+    def __init__(self, file, shared_tokens):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared_tokens = shared_tokens
+
+    def persistent_id(self, obj):
+        return self.shared_tokens.get(id(obj))
+
+
+# --------------------------------------------------------------------- driver
+class _Pending:
+    """Future-like result of one joblib batch, resolved when the runner flushes."""
+
+    def __init__(self, batch, callback):
+        self.batch, self.callback = batch, callback
+        self.done, self.value, self.error = False, None, None
+
+    def resolve(self, value=None, error=None):
+        self.done, self.value, self.error = True, value, error
+        self.batch = None
+
+
+class SparkTaskRunner:
+    """Runs the fits joblib hands to :class:`SparkFitBackend` as Spark jobs.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    search : BaseSearchCV
+        The search whose fits these are (shipped to the tasks as ``caller`` when scikit-learn
+        callbacks need it).
+    parallelism : int
+        Fits Spark runs at once.
+    progress : bool or None
+        Progress bar of finished tasks.
+    """
+
+    def __init__(self, spark, search, *, parallelism, progress=None):
+        self.spark = spark
+        self.search = search
+        self.parallelism = parallelism
+        self.progress = progress
+        self.served = False  # the backend serves one Parallel context: the search's own
+        self.pending: list[_Pending] = []
+        self.fallback = get_active_backend()[0]
+        self.fit_data = None
+        self._shared: dict = {}  # id(obj) -> (obj, token, shipment)
+        self._caller = None
+        self.n_jobs_run = 0
+
+    def submit(self, batch, callback):
+        future = _Pending(batch, callback)
+        self.pending.append(future)
+        return future
+
+    def result(self, future):
+        if not future.done:
+            self.flush()
+        if future.error is not None:
+            raise future.error
+        return future.value
+
+    def flush(self):
+        """Run every pending batch as a task of one Spark job."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        task_lists = [[self._portable(item) for item in p.batch.items] for p in pending]
+        shipments, tokens = self._share(task_lists)
+        payloads = []
+        for items in task_lists:
+            buffer = io.BytesIO()
+            _SharedPickler(buffer, tokens).dump(items)
+            payloads.append(buffer.getvalue())
+        frame = pd.DataFrame({"task": np.arange(len(payloads)), "payload": payloads})
+        job = (
+            self.spark.createDataFrame(frame, "task long, payload binary")
+            .repartition(max(1, min(len(payloads), 4 * self.parallelism)))
+            .mapInPandas(partial(_run_fit_tasks, shipments=shipments), "task long, result binary")
+        )
+        with track_job_progress(self.spark, f"fitting {len(payloads)} fits", self.progress):
+            rows = to_pandas(job)
+        self.n_jobs_run += 1
+        results = dict(zip(rows["task"], rows["result"]))
+        for index, future in enumerate(pending):
+            outcome = pickle.loads(results[index])
+            sys.stdout.write(outcome[-1])  # the executor's output, in task order
+            if outcome[0] == "ok":
+                future.resolve(value=outcome[1])
+            else:
+                future.resolve(error=_remote_error(*outcome[1:4]))
+        for future in pending:
+            if future.callback is not None:  # lets joblib dispatch more (pre_dispatch != "all")
+                future.callback(future.value)
+
+    def _portable(self, item):
+        """A task as it travels: ``caller`` (the search, used only by scikit-learn's callback
+        hooks) is dropped when there are no callbacks, else replaced by a copy whose ``cv`` is
+        the checked splitter (a one-shot generator does not pickle; its splits were drawn)."""
+        func, args, kwargs = item
+        if "caller" not in kwargs:
+            return item
+        caller = None
+        if kwargs.get("callback_ctx") is not None:
+            if self._caller is None:
+                self._caller = copy.copy(self.search)
+                self._caller.cv = self.search._checked_cv_orig
+            caller = self._caller
+        return func, args, {**kwargs, "caller": caller}
+
+    def _share(self, task_lists):
+        """Objects used by several tasks (data, splits, scorers) are shipped once each."""
+        counts: dict = {}
+        objects: dict = {}
+        for items in task_lists:
+            for _, args, kwargs in items:
+                for value in itertools.chain(args, kwargs.values()):
+                    if isinstance(value, _SCALARS) or _is_small_tuple(value):
+                        continue
+                    counts[id(value)] = counts.get(id(value), 0) + 1
+                    objects[id(value)] = value
+        tokens, shipments = {}, {}
+        for key, count in counts.items():
+            if count < 2:
+                continue
+            if key not in self._shared:
+                token = f"shared-{len(self._shared)}"
+                shipment = ship(self.spark, objects[key], what="shared search object")
+                # keep a reference: the id stays valid for the whole search
+                self._shared[key] = (objects[key], token, shipment)
+            _, token, shipment = self._shared[key]
+            tokens[key] = token
+            shipments[token] = shipment
+        return shipments, tokens
+
+    def close(self):
+        for _, _, shipment in self._shared.values():
+            shipment.release(destroy=True)
+        self._shared.clear()
+        self._caller = None
+
+
+def _is_small_tuple(value):
+    return isinstance(value, tuple) and all(isinstance(v, _SCALARS) for v in value)
+
+
+def _remote_error(blob, text, params):
+    """The executor's exception, re-raised on the driver with the candidate and traceback."""
+    exc = None
+    if blob is not None:
+        try:
+            exc = pickle.loads(blob)
+        except Exception:  # a class the driver cannot import
+            exc = None
+    note = f"Raised while fitting candidate {params} on a Spark executor:\n{text}"
+    if isinstance(exc, BaseException):
+        if hasattr(exc, "add_note"):  # Python 3.11+
+            exc.add_note(note)
+        return exc
+    return CandidateFitError(note, params=params, remote_traceback=text)
+
+
+class SparkFitBackend(ParallelBackendBase):
+    """joblib backend that defers every submitted batch to one Spark job per flush.
+
+    It serves the first ``Parallel`` context configured while it is active (the search's
+    own); every later one falls back to the backend active before the search started.
+    """
+
+    supports_retrieve_callback = False
+
+    def __init__(self, runner, **kwargs):
+        super().__init__(**kwargs)
+        self.runner = runner
+
+    def configure(self, n_jobs=1, parallel=None, **backend_kwargs):
+        if self.runner.served:
+            raise FallbackToBackend(self.runner.fallback)
+        self.runner.served = True
+        self.parallel = parallel
+        return self.effective_n_jobs(n_jobs)
+
+    def effective_n_jobs(self, n_jobs):
+        # Never 1: joblib would then run the tasks itself, sequentially, on the driver.
+        return max(2, self.runner.parallelism)
+
+    def compute_batch_size(self):
+        return 1
+
+    def submit(self, func, callback=None):
+        return self.runner.submit(func, callback)
+
+    def retrieve_result(self, out, timeout=None):
+        return self.runner.result(out)
+
+    def abort_everything(self, ensure_ready=True):
+        self.runner.pending.clear()
+
+    def get_nested_backend(self):
+        return SequentialBackend(nesting_level=(self.nesting_level or 0) + 1), None
+
+
+def default_parallelism(spark) -> int:
+    """Fits to run at once: the cluster's cores (Connect: ``spark.sql.shuffle.partitions``)."""
+    if is_spark_connect(spark):
+        return int(spark.conf.get("spark.sql.shuffle.partitions", "2"))
+    return spark.sparkContext.defaultParallelism

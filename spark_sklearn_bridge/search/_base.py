@@ -1,0 +1,104 @@
+"""What the three Spark search classes share: ``fit`` on Spark, Spark input, MLflow logging.
+
+All bookkeeping (scoring, ``cv_results_``, ranking, refit, ``error_score``) is scikit-learn's
+own ``BaseSearchCV``; :class:`SparkSearchMixin` only makes the fits run on Spark
+(:mod:`._backend`). The override point of a search is scikit-learn's: ``_run_search``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+from joblib import parallel_config
+
+from .._base import SPARK_CONSTRAINT, SparkEstimatorMixin
+from .._compat import Interval
+from .._inputs import check_string_features, collect_features, is_spark_dataframe
+from .._session import get_spark
+from ._backend import SparkFitBackend, SparkTaskRunner, default_parallelism
+
+__all__ = ["EXTRA_CONSTRAINTS", "EXTRA_DOC", "SparkSearchMixin"]
+
+EXTRA_DOC = """
+    spark : SparkSession, optional
+        Default: :func:`get_spark`. Shared (never copied) by ``clone``; left out of pickles.
+    parallelism : int, optional
+        How many fits Spark runs at once (a Bayesian search proposes this many candidates per
+        round). Default: the cluster's cores (``defaultParallelism``).
+    feature_cols, label_col : optional
+        Columns of a Spark DataFrame passed to ``fit`` (collected to the driver). Default
+        features: every column but the label, of any type (the estimator decides).
+    mlflow : bool, default=False
+        Log one parent run with one child run per candidate (params, fold scores) and the
+        best estimator. Uses the active MLflow tracking URI.
+    progress : bool, optional
+        Progress bar of finished Spark tasks. Default: on a terminal and not in CI.
+"""
+
+EXTRA_CONSTRAINTS = {
+    "spark": SPARK_CONSTRAINT,
+    "parallelism": [None, Interval(Integral, 1, None, closed="left")],
+    "feature_cols": [None, list, str],
+    "label_col": [None, str],
+    "mlflow": ["boolean"],
+    "progress": [None, "boolean"],
+}
+
+
+class SparkSearchMixin(SparkEstimatorMixin):
+    """Spark plumbing around ``BaseSearchCV.fit``, shared by the search classes.
+
+    Subclasses propose candidates in ``_run_search(evaluate_candidates, callback_ctx=None)``
+    exactly as for scikit-learn; do not override ``fit``, which runs the fits on Spark.
+    """
+
+    _driver_only_state = ("_runner",)
+
+    def fit(self, X, y=None, **params):
+        """Run the search: candidate x fold fits as Spark tasks, then refit on the driver.
+
+        Parameters
+        ----------
+        X : array-like, pandas DataFrame or Spark DataFrame
+            Spark input is collected to the driver (a search needs the data on one node);
+            ``feature_cols`` / ``label_col`` select its columns.
+        y : array-like, optional
+            Target for local input.
+        **params
+            Passed on as scikit-learn does (fit parameters, ``groups`` for group splitters).
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        spark_input = is_spark_dataframe(X)
+        X, y = collect_features(
+            X, y, feature_cols=self.feature_cols, label_col=self.label_col, what="The data"
+        )
+        if spark_input:
+            kinds = {c: "numeric" if X[c].dtype.kind in "biuf" else str(X[c].dtype) for c in X}
+            check_string_features(self.estimator, kinds, list(X.columns))
+        spark = get_spark(self.spark)
+        parallelism = self.parallelism or default_parallelism(spark)
+        runner = SparkTaskRunner(spark, self, parallelism=parallelism, progress=self.progress)
+        runner.fit_data = (X, y, params)
+        self._runner = runner
+        try:
+            with parallel_config(backend=SparkFitBackend(runner), n_jobs=-1):
+                super().fit(X, y, **params)
+            self.n_spark_jobs_ = runner.n_jobs_run
+        finally:
+            runner.close()
+            del self._runner
+        if self.mlflow:
+            self._log_to_mlflow()
+        return self
+
+    def _log_to_mlflow(self):
+        from .._mlflow import log_best_search_result, log_candidates, parent_run
+
+        tags = {"estimator": type(self.estimator).__name__}
+        with parent_run(type(self).__name__, tags):
+            log_candidates(self.cv_results_, 0, self.n_splits_)
+            log_best_search_result(self)

@@ -1,0 +1,320 @@
+"""SparkHyperoptSearchCV: Bayesian (TPE), annealing or random search with Hyperopt on Spark.
+
+Each round asks Hyperopt for ``parallelism`` proposals, evaluates them through scikit-learn's
+``evaluate_candidates`` (all their folds as one Spark job) and feeds the mean test scores
+back as losses. Hyperopt's own ``SparkTrials`` remains available as ``backend``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .._compat import BaseSearchCV, Interval, StrOptions
+from .._session import get_spark, require_spark_context
+from ._base import EXTRA_CONSTRAINTS, EXTRA_DOC, SparkSearchMixin
+from ._space import resolve_algo, to_hyperopt_space
+
+__all__ = ["SparkHyperoptSearchCV"]
+
+
+class SparkHyperoptSearchCV(SparkSearchMixin, BaseSearchCV):
+    __doc__ = (
+        """Bayesian (Hyperopt TPE), annealing or random search, candidates fitted on Spark.
+
+    Each round asks Hyperopt for ``parallelism`` candidates, fits all their folds as the tasks
+    of one Spark job, and feeds the mean test scores back (loss = -score). The result has the
+    same attributes as scikit-learn's searches (``cv_results_`` keys and meaning included),
+    plus the Hyperopt history in ``trials_``.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+    search_space : dict, list of dicts, or Hyperopt space
+        A Hyperopt expression (``hp.*``), or a scikit-learn style dict (a list of dicts is a
+        choice between sub-spaces): lists become ``hp.choice``; ``scipy.stats`` ``uniform``,
+        ``loguniform``, ``randint`` and ``norm`` become ``hp.uniform``, ``hp.loguniform``,
+        ``hp.randint`` and ``hp.normal``; other distributions raise a ``ValueError`` naming the
+        parameter.
+    max_evals : int, default=50
+        Candidates to evaluate at most.
+    algo : {"tpe", "random", "anneal"} or callable, default="tpe"
+        Hyperopt suggest function (``hyperopt.tpe.suggest`` etc. are accepted as well).
+    scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score, return_train_score :
+        As in scikit-learn's searches. With several metrics, the one named by ``refit`` is
+        optimised.
+    random_state : int, RandomState or None
+        Seeds Hyperopt's proposals.
+    timeout : float, optional
+        Seconds after which no new round starts (the running round finishes; the first
+        round always runs, so there is a best candidate to refit).
+    loss_threshold : float, optional
+        Stop once a candidate's loss (-mean test score) is at most this.
+    early_stop_fn : callable, optional
+        Hyperopt-style ``early_stop_fn(trials, *state) -> (stop, state)``, called after each
+        round (e.g. ``hyperopt.early_stop.no_progress_loss(10)``).
+    backend : {"spark", "spark_trials"}, default="spark"
+        ``"spark"``: rounds of candidates as Spark jobs (works on Spark Connect).
+        ``"spark_trials"``: Hyperopt's own ``SparkTrials`` drives the search (one Spark job per
+        trial; classic Spark only); ``cv_results_`` then comes from one more batched job, so
+        each candidate is fitted twice."""
+        + EXTRA_DOC
+        + """
+    Attributes
+    ----------
+    cv_results_, best_estimator_, best_score_, best_params_, best_index_, scorer_, \
+n_splits_, refit_time_, multimetric_ :
+        As in scikit-learn's searches.
+    trials_ : hyperopt.Trials
+        The Hyperopt history (``loss`` = -mean test score of the optimised metric).
+    n_spark_jobs_ : int
+        Spark jobs the search ran itself (one per round with ``backend="spark"``).
+
+    Examples
+    --------
+    >>> from hyperopt import hp
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.svm import SVC
+    >>> from spark_sklearn_bridge import SparkHyperoptSearchCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> space = {"C": hp.loguniform("C", -3, 3), "kernel": hp.choice("kernel", ["rbf", "linear"])}
+    >>> search = SparkHyperoptSearchCV(SVC(), space, max_evals=6, random_state=0, cv=3)
+    >>> len(search.fit(X, y).cv_results_["params"]), len(search.trials_.trials)
+    (6, 6)
+    """
+    )
+
+    _parameter_constraints = {
+        **BaseSearchCV._parameter_constraints,
+        **EXTRA_CONSTRAINTS,
+        "search_space": "no_validation",
+        "max_evals": [Interval(Integral, 1, None, closed="left")],
+        "algo": "no_validation",
+        "random_state": ["random_state"],
+        "timeout": [None, Interval(Real, 0, None, closed="neither")],
+        "loss_threshold": [None, Real],
+        "early_stop_fn": [None, callable],
+        "backend": [StrOptions({"spark", "spark_trials"})],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        search_space,
+        *,
+        max_evals=50,
+        algo="tpe",
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=5,
+        verbose=0,
+        pre_dispatch="all",
+        random_state=None,
+        error_score=np.nan,
+        return_train_score=False,
+        timeout=None,
+        loss_threshold=None,
+        early_stop_fn=None,
+        backend="spark",
+        spark=None,
+        parallelism=None,
+        feature_cols=None,
+        label_col=None,
+        mlflow=False,
+        progress=None,
+    ):
+        super().__init__(
+            estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.search_space = search_space
+        self.max_evals = max_evals
+        self.algo = algo
+        self.random_state = random_state
+        self.timeout = timeout
+        self.loss_threshold = loss_threshold
+        self.early_stop_fn = early_stop_fn
+        self.backend = backend
+        self.spark = spark
+        self.parallelism = parallelism
+        self.feature_cols = feature_cols
+        self.label_col = label_col
+        self.mlflow = mlflow
+        self.progress = progress
+
+    def fit(self, X, y=None, **params):
+        """Run the search: rounds of Hyperopt proposals, each fitted as one Spark job.
+
+        Parameters
+        ----------
+        X : array-like, pandas DataFrame or Spark DataFrame
+            Spark input is collected to the driver; ``feature_cols`` / ``label_col`` select
+            its columns.
+        y : array-like, optional
+            Target for local input.
+        **params
+            Passed on as scikit-learn does (fit parameters, ``groups`` for group splitters).
+
+        Returns
+        -------
+        self : SparkHyperoptSearchCV
+            The fitted search.
+        """
+        self._validate_params()
+        if self.backend == "spark_trials":
+            require_spark_context(
+                get_spark(self.spark),
+                "SparkHyperoptSearchCV(backend='spark_trials') (Hyperopt's SparkTrials)",
+                "Use the default backend='spark', which runs on Spark Connect.",
+            )
+        # Bad spaces, algorithms and metrics fail here, before any Spark job.
+        self._space = to_hyperopt_space(self.search_space)
+        self._algo = resolve_algo(self.algo)
+        self._metric()
+        return super().fit(X, y, **params)
+
+    def _metric(self):
+        """Name of the metric whose mean test score the search maximises."""
+        if isinstance(self.scoring, (dict, list, tuple)):
+            if not isinstance(self.refit, str):
+                raise ValueError(
+                    "SparkHyperoptSearchCV optimises one metric: with several metrics set "
+                    f"refit to the name of the scorer to optimise; got refit={self.refit!r}."
+                )
+            return self.refit
+        return "score"
+
+    def _run_search(self, evaluate_candidates, callback_ctx=None):
+        import hyperopt
+        from hyperopt.base import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, spec_from_misc
+
+        space, algo, metric = self._space, self._algo, self._metric()
+        rng = check_random_state(self.random_state)
+        if self.backend == "spark_trials":
+            return self._search_with_spark_trials(evaluate_candidates, space, algo, rng)
+        domain = hyperopt.Domain(lambda params: 0.0, space)
+        trials = hyperopt.Trials()
+        self.trials_ = trials
+        batch = max(1, self._runner.parallelism)
+        start = time.monotonic()
+        early_state = []
+        while len(trials.trials) < self.max_evals:
+            docs = []
+            for _ in range(min(batch, self.max_evals - len(trials.trials))):
+                # One proposal at a time: TPE proposes one point per call, and sees the
+                # earlier proposals of this round as pending (worst-case) trials.
+                new = algo(trials.new_trial_ids(1), domain, trials, rng.randint(2**31 - 1))
+                trials.insert_trial_docs(new)
+                trials.refresh()
+                docs.extend(new)
+            candidates = [hyperopt.space_eval(space, spec_from_misc(d["misc"])) for d in docs]
+            results = evaluate_candidates(candidates)
+            if f"mean_test_{metric}" not in results:
+                raise ValueError(
+                    "The scoring callable returned several metrics; set refit to the name of "
+                    "the one SparkHyperoptSearchCV should optimise."
+                )
+            scores = results[f"mean_test_{metric}"][-len(docs) :]
+            for doc, score in zip(docs, scores):
+                doc["result"] = (
+                    {"loss": -float(score), "status": STATUS_OK}
+                    if np.isfinite(score)
+                    else {"status": STATUS_FAIL}
+                )
+                doc["state"] = JOB_STATE_DONE
+            trials.refresh()
+            losses = [r["loss"] for r in trials.results if r.get("status") == STATUS_OK]
+            if self.loss_threshold is not None and losses and min(losses) <= self.loss_threshold:
+                break
+            if self.early_stop_fn is not None:
+                stop, early_state = self.early_stop_fn(trials, *early_state)
+                if stop:
+                    break
+            if self.timeout is not None and time.monotonic() - start >= self.timeout:
+                break
+
+    def _search_with_spark_trials(self, evaluate_candidates, space, algo, rng):
+        """Hyperopt's own SparkTrials drives the search (one Spark job per trial).
+
+        SparkTrials computes the losses that guide Hyperopt; ``cv_results_`` is then built by
+        scikit-learn from one more batched Spark job over the proposed candidates.
+        """
+        import hyperopt
+
+        warnings.warn(
+            "backend='spark_trials' runs one Spark job per trial (Hyperopt's SparkTrials) and "
+            "fits each candidate twice; the default backend='spark' is much faster.",
+            UserWarning,
+            stacklevel=5,
+        )
+        trials = hyperopt.SparkTrials(
+            parallelism=self._runner.parallelism,
+            timeout=self.timeout,
+            spark_session=get_spark(self.spark),
+        )
+        with warnings.catch_warnings():
+            # SparkTrials' dispatcher thread warns about tag inheritance on every trial; under
+            # warnings-as-errors that kills the thread and fmin waits forever.
+            warnings.filterwarnings("ignore", "Spark session is not provided", UserWarning)
+            hyperopt.fmin(
+                _SparkTrialsObjective(self, self._metric()),
+                space,
+                algo=algo,
+                max_evals=self.max_evals,
+                trials=trials,
+                rstate=np.random.default_rng(rng.randint(2**31 - 1)),
+                loss_threshold=self.loss_threshold,
+                early_stop_fn=self.early_stop_fn,
+                show_progressbar=False,
+            )
+        # A plain Trials with SparkTrials' history: it pickles (SparkTrials holds the context).
+        self.trials_ = hyperopt.Trials()
+        self.trials_.insert_trial_docs(trials.trials)
+        self.trials_.refresh()
+        spec = hyperopt.base.spec_from_misc
+        evaluate_candidates([hyperopt.space_eval(space, spec(t["misc"])) for t in trials.trials])
+
+
+class _SparkTrialsObjective:
+    """The objective SparkTrials ships to executors: cross-validated loss of one candidate."""
+
+    def __init__(self, search, metric):
+        self.estimator = search.estimator
+        self.scoring = search.scoring
+        self.cv = search.cv
+        self.metric = metric
+        self.X, self.y, params = search._runner.fit_data
+        self.params = dict(params)
+        self.groups = self.params.pop("groups", None)
+
+    def __call__(self, candidate):
+        from hyperopt import STATUS_FAIL, STATUS_OK
+        from sklearn.base import clone
+        from sklearn.model_selection import cross_validate
+
+        scores = cross_validate(
+            clone(self.estimator).set_params(**candidate),
+            self.X,
+            self.y,
+            groups=self.groups,
+            cv=self.cv,
+            scoring=self.scoring,
+            params=self.params or None,
+        )
+        key = "test_score" if self.metric == "score" else f"test_{self.metric}"
+        score = float(np.mean(scores[key]))
+        if not np.isfinite(score):  # a failed fit (error_score=nan) is a failed trial
+            return {"status": STATUS_FAIL, "failure": f"mean test score {score}"}
+        return {"loss": -score, "status": STATUS_OK}

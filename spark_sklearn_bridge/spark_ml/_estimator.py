@@ -1,0 +1,551 @@
+"""SparkMLEstimator: train the pyspark.ml counterpart of a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metaestimators import available_if
+
+from .._base import (
+    SPARK_CONSTRAINT,
+    SparkEstimatorMixin,
+    check_fitted,
+    delegated_tags,
+    python_scalar,
+    score_by_type,
+    scores_by_type,
+)
+from .._compat import HasMethods, fit_context
+from .._inputs import (
+    ROW_ID,
+    check_not_empty,
+    check_y_none,
+    is_spark_dataframe,
+    resolve_columns,
+    spark_column_kinds,
+    to_pandas,
+    to_pandas_frame,
+)
+from .._persistence import ModelDirectory, spark_uri
+from .._serialization import dump_model, load_model
+from .._session import get_spark
+from .._spark_jobs import spark_frame_with_row_id
+from ..exceptions import UnsupportedEstimatorError
+from ._registry import FEATURES, LABEL, REGISTRY, FitInfo, label_index, pipeline_steps
+
+__all__ = ["SparkMLEstimator"]
+
+_SAVE_KIND = "SparkMLEstimator"
+#: Learned attributes mirrored from the exported last step, under scikit-learn's names.
+_MIRRORED = (
+    "coef_",
+    "intercept_",
+    "cluster_centers_",
+    "components_",
+    "mean_",
+    "scale_",
+    "var_",
+    "min_",
+    "data_min_",
+    "data_max_",
+    "data_range_",
+    "explained_variance_ratio_",
+)
+
+
+def _last_step_has(name):
+    def check(self):
+        return hasattr(pipeline_steps(self.estimator)[-1], name)
+
+    return check
+
+
+def _last_step_kind(*kinds):
+    def check(self):
+        return REGISTRY[type(pipeline_steps(self.estimator)[-1])].kind in kinds
+
+    return check
+
+
+class SparkMLEstimator(SparkEstimatorMixin, BaseEstimator):
+    """Train the pyspark.ml counterpart of a scikit-learn estimator, with its semantics.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        One of :func:`supported_estimators`, or a Pipeline of scalers/PCA ending in one.
+        Parameters are translated so the Spark model agrees with scikit-learn; a parameter
+        value Spark cannot honour raises :class:`UnsupportedEstimatorError` naming it.
+    feature_cols : list of str, optional
+        Numeric feature columns (default: every numeric column but ``label_col``).
+    label_col : str, default="label"
+        Label column of a Spark DataFrame (pandas input passes ``y`` to ``fit``).
+    prediction_col : str, default="prediction"
+        Output column on Spark input (``predict``, ``transform``; ``predict_proba`` writes
+        ``probability`` as array<double>).
+    spark : SparkSession, optional
+        Default: :func:`get_spark`. Shared (never copied) by ``clone``; left out of pickles.
+
+    Attributes
+    ----------
+    spark_model_ : pyspark.ml.PipelineModel
+        The fitted Spark model (VectorAssembler, translated stages).
+    coef_, intercept_, classes_, feature_importances_, cluster_centers_, components_, \
+mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance_ratio_ :
+        Mirrored from the Spark model with scikit-learn's names and shapes, where the last
+        (or only) step has them.
+    n_features_in_ : int
+        Number of feature columns.
+    feature_names_in_ : ndarray of str
+        The feature columns.
+
+    See Also
+    --------
+    GroupedEstimator : one scikit-learn model per group instead of one model on all rows.
+    SparkBatchPredictor : score Spark data with a model fitted by scikit-learn.
+
+    Notes
+    -----
+    Where it makes sense in a scikit-learn ``Pipeline``: as the last step, or alone, on a Spark
+    DataFrame, or on pandas data as a drop-in (each ``fit``/``predict`` ships the data to Spark
+    and back, so local data gains nothing but parity checks). Where it does not: as an
+    intermediate scikit-learn step on big data (scikit-learn steps before it run on the driver
+    and need the data there); put the preprocessing inside ``estimator`` (a Pipeline of
+    StandardScaler / MinMaxScaler / PCA) so it runs in pyspark.ml too.
+
+    Agreement with scikit-learn: linear models, scalers and PCA to floating-point / solver
+    tolerance; logistic regression and LinearSVC predictions (coefficients within a few
+    percent; ``max_iter`` and ``tol`` are translated, so a fit that scikit-learn stops early
+    stops early on Spark too); trees and ensembles within a stated margin (Spark bins
+    features, draws its own bootstrap samples, and its gradient boosting weights the first
+    tree fully); KMeans by cluster agreement (k-means|| initialisation).
+
+    Methods exist when the last step has them in scikit-learn: ``predict`` for models,
+    ``predict_proba`` for probabilistic classifiers, ``transform`` for transformers, and
+    ``score`` (accuracy, R^2) for classifiers and regressors.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.linear_model import Ridge
+    >>> from spark_sklearn_bridge import SparkMLEstimator
+    >>> X, y = load_diabetes(return_X_y=True, as_frame=True)
+    >>> spark_ridge = SparkMLEstimator(Ridge(alpha=1.0)).fit(X, y)
+    >>> bool(np.allclose(spark_ridge.coef_, Ridge(alpha=1.0).fit(X, y).coef_, rtol=1e-6))
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit"])],
+        "feature_cols": [None, str, list, tuple],
+        "label_col": [str],
+        "prediction_col": [str],
+        "spark": SPARK_CONSTRAINT,
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        feature_cols=None,
+        label_col="label",
+        prediction_col="prediction",
+        spark=None,
+    ):
+        self.estimator = estimator
+        self.feature_cols = feature_cols
+        self.label_col = label_col
+        self.prediction_col = prediction_col
+        self.spark = spark
+
+    # ---------------------------------------------------------------- fit
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the translated pyspark.ml pipeline on the executors.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
+            Spark input: ``feature_cols`` and ``label_col`` name its columns. Local input is
+            sent to Spark (columns ``x0, x1, ...`` for arrays).
+        y : array-like, optional
+            Labels for local input (omit for clusterers and transformers).
+
+        Returns
+        -------
+        self : SparkMLEstimator
+            The fitted estimator.
+        """
+        from pyspark.ml import Pipeline as SparkPipeline
+        from pyspark.ml.feature import VectorAssembler
+        from pyspark.sql import functions as F
+
+        steps = pipeline_steps(self.estimator)  # unsupported estimators fail before any job
+        kind = REGISTRY[type(steps[-1])].kind
+        spark = get_spark(self.spark)
+        data, label = self._as_spark(spark, X, y, kind)
+        kinds = spark_column_kinds(data.schema)
+        features = resolve_columns(
+            kinds,
+            feature_cols=self._feature_setting(X),
+            label_col=label,
+            exclude=[ROW_ID],
+        )
+        # One pass over the data for everything the translation needs.
+        stats_exprs = [F.count(F.lit(1)).alias("n")]
+        if label is not None and kind == "classifier":
+            stats_exprs.append(F.collect_set(F.col(label)).alias("labels"))
+        elif label is not None:
+            stats_exprs.append(F.stddev_pop(F.col(label)).alias("y_std"))
+        stats = data.select(*stats_exprs).first()
+        check_not_empty(int(stats["n"]), "The training data")
+        classes = np.array(sorted(stats["labels"])) if kind == "classifier" else None
+        if classes is not None:
+            data = data.withColumn(LABEL, label_index(F.col(label), classes))
+        elif label is not None:
+            data = data.withColumn(LABEL, F.col(label).cast("double"))
+        fit_info = FitInfo(
+            n=int(stats["n"]),
+            y_std=float(stats["y_std"] or 0.0) if kind == "regressor" else 1.0,
+            n_classes=len(classes) if classes is not None else 0,
+            n_features=len(features),
+        )
+        stages = [VectorAssembler(inputCols=features, outputCol=FEATURES, handleInvalid="error")]
+        groups = []
+        for index, step in enumerate(steps):
+            fit_info.out = f"{FEATURES}{index}"
+            translated = REGISTRY[type(step)].translate(step, fit_info)
+            translated = translated if isinstance(translated, list) else [translated]
+            groups.append(list(range(len(stages), len(stages) + len(translated))))
+            stages.extend(translated)
+            if REGISTRY[type(step)].kind == "transformer":
+                fit_info.col = fit_info.out
+        spark_model = SparkPipeline(stages=stages).fit(data)
+        self._set_fitted(
+            spark_model,
+            features=features,
+            classes=classes,
+            kind=kind,
+            stage_groups=groups,
+            output_col=fit_info.col,
+            named_input=is_spark_dataframe(X) or isinstance(X, pd.DataFrame),
+        )
+        return self
+
+    def _set_fitted(
+        self, spark_model, *, features, classes, kind, stage_groups, output_col, named_input
+    ):
+        self.spark_model_ = spark_model
+        self._stage_groups = stage_groups
+        self._output_col = output_col
+        self._kind = kind
+        self._named_input = named_input
+        self.feature_names_in_ = np.asarray(features, dtype=object)
+        self.n_features_in_ = len(features)
+        if classes is not None:
+            self.classes_ = classes
+        self._mirror()
+
+    def _feature_setting(self, X):
+        if is_spark_dataframe(X) or self.feature_cols is not None:
+            return self.feature_cols
+        return None
+
+    def _as_spark(self, spark, X, y, kind):
+        supervised = kind in ("regressor", "classifier")
+        if is_spark_dataframe(X):
+            check_y_none(X, y)
+            return X, (self.label_col if supervised else None)
+        frame = to_pandas_frame(X).copy()
+        check_not_empty(len(frame), "The training data")
+        frame.columns = [str(c) for c in frame.columns]
+        if not supervised:
+            return spark_frame_with_row_id(spark, frame), None
+        if y is None:
+            raise ValueError(f"{type(self.estimator).__name__} needs y.")
+        frame[LABEL + "_in"] = np.asarray(y)
+        return spark_frame_with_row_id(spark, frame), LABEL + "_in"
+
+    def _mirror(self):
+        """Copy the Spark model's learned values onto scikit-learn attribute names."""
+        exported = self._export(len(self._stage_groups) - 1)
+        if exported is None:
+            model = self.spark_model_.stages[-1]
+            if hasattr(model, "featureImportances"):
+                self.feature_importances_ = model.featureImportances.toArray()
+            return
+        for name in _MIRRORED:
+            if hasattr(exported, name):
+                setattr(self, name, getattr(exported, name))
+
+    # ------------------------------------------------------------- export
+    def to_sklearn(self):
+        """A fitted scikit-learn estimator whose predictions equal the Spark model's.
+
+        Exact for linear models, scalers, PCA and KMeans. Trees and ensembles have no
+        faithful export (Spark bins features and stores splits differently).
+
+        Returns
+        -------
+        estimator : estimator or Pipeline
+            A fitted clone of ``estimator``.
+
+        Raises
+        ------
+        UnsupportedEstimatorError
+            The model has no faithful scikit-learn export.
+        """
+        self._check_fitted()
+        steps = pipeline_steps(self.estimator)
+        exported = []
+        for index, step in enumerate(steps):
+            model = self._export(index)
+            if model is None:
+                raise UnsupportedEstimatorError(
+                    f"{type(step).__name__} trained by pyspark.ml has no faithful scikit-learn "
+                    "export (Spark's trees split on binned thresholds); use predict on the "
+                    "SparkMLEstimator, or save/load it."
+                )
+            exported.append(model)
+        if isinstance(self.estimator, Pipeline):
+            names = [n for n, s in self.estimator.steps if s not in (None, "passthrough")]
+            return Pipeline(list(zip(names, exported)))
+        return exported[0]
+
+    def _export(self, index):
+        step = pipeline_steps(self.estimator)[index]
+        export = REGISTRY[type(step)].export
+        if export is None:
+            return None
+        stages = [self.spark_model_.stages[i] for i in self._stage_groups[index]]
+        est = clone(step)
+        export(est, stages, getattr(self, "classes_", None))
+        if index == 0:
+            est.n_features_in_ = self.n_features_in_
+            if self._named_input:  # fitted on named columns: the export checks names too
+                est.feature_names_in_ = self.feature_names_in_
+        return est
+
+    # ------------------------------------------------------------- predict
+    @available_if(_last_step_has("predict"))
+    def predict(self, X):
+        """Predict with the Spark model.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
+            Data with the feature columns the model was fitted on.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            Local input: a numpy array in input row order. Spark input: ``X`` plus
+            ``prediction_col`` (lazy).
+        """
+        return self._apply(X, "prediction")
+
+    @available_if(_last_step_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, columns in :attr:`classes_` order.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
+            Data with the feature columns the model was fitted on.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            Local input: an array of shape (n_samples, n_classes). Spark input: ``X`` plus an
+            array<double> ``probability`` column.
+        """
+        return self._apply(X, "probability")
+
+    @available_if(_last_step_kind("transformer"))
+    def transform(self, X):
+        """Transformed features (scalers, PCA).
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
+            Data with the feature columns the model was fitted on.
+
+        Returns
+        -------
+        ndarray or pyspark.sql.DataFrame
+            Local input: a 2-D array. Spark input: ``X`` plus an array<double>
+            ``prediction_col``.
+        """
+        return self._apply(X, "transform")
+
+    @available_if(scores_by_type)
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict` on local data.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            Test samples.
+        y : array-like
+            True labels.
+        sample_weight : array-like, optional
+            Sample weights.
+
+        Returns
+        -------
+        float
+            The score scikit-learn's ``score`` of the same estimator type returns.
+        """
+        if is_spark_dataframe(X):
+            raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
+        return score_by_type(self.estimator, y, self.predict(X), sample_weight)
+
+    def _apply(self, X, what):
+        from pyspark.ml.functions import vector_to_array
+        from pyspark.sql import functions as F
+
+        self._check_fitted()
+        spark = get_spark(self.spark)
+        local = not is_spark_dataframe(X)
+        if local:
+            frame = to_pandas_frame(X).copy()
+            frame.columns = [str(c) for c in frame.columns]
+            missing = [c for c in self.feature_names_in_ if c not in frame.columns]
+            if missing and len(frame.columns) == self.n_features_in_:
+                frame.columns = list(self.feature_names_in_)  # numpy: positional
+            data = spark_frame_with_row_id(spark, frame)
+        else:
+            data = X
+        missing = [c for c in self.feature_names_in_ if c not in data.columns]
+        if missing:
+            raise ValueError(f"The data lacks feature columns the model was fitted on: {missing}.")
+        out = self.spark_model_.transform(data)
+        if what == "transform":
+            column = vector_to_array(F.col(self._output_col))
+        elif what == "probability":
+            column = vector_to_array(F.col("probability"))
+        elif self._kind == "classifier":
+            labels = F.array(*[F.lit(python_scalar(c)) for c in self.classes_])
+            column = labels[F.col("prediction").cast("int")]
+        elif self._kind == "clusterer":
+            column = F.col("prediction").cast("long")
+        else:
+            column = F.col("prediction")
+        name = self.prediction_col if what != "probability" else "probability"
+        result = out.select(*data.columns, column.alias(name))
+        if not local:
+            return result.drop(ROW_ID) if ROW_ID in result.columns else result
+        rows = to_pandas(result.select(ROW_ID, name)).sort_values(ROW_ID)
+        values = rows[name].to_list()
+        return np.vstack(values) if what in ("transform", "probability") else np.asarray(values)
+
+    def _check_fitted(self):
+        check_fitted(self, "spark_model_")
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "spark_model_")
+
+    # --------------------------------------------------------- persistence
+    def save(self, path):
+        """Save the fitted model to directory ``path`` (created; must not exist).
+
+        The Spark model is written by pyspark.ml's own writer to ``spark_model/``, then
+        ``metadata.json`` and a sha256 manifest of every file are written next to it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A local path (on a cluster: one every node and the driver see) or a URI of a file
+            system both Spark and pyarrow open (``hdfs://``, ``s3://``/``s3a://``, ...).
+
+        Returns
+        -------
+        path : str or path-like
+            ``path``, as given.
+        """
+        self._check_fitted()
+        directory = ModelDirectory(path).create()
+        self.spark_model_.write().save(spark_uri(path) + "/spark_model")
+        params = {**self.get_params(deep=False), "spark": None}
+        directory.write_json(
+            "metadata.json",
+            {
+                "params": dump_model(params).hex(),
+                "features": list(self.feature_names_in_),
+                "classes": None
+                if getattr(self, "classes_", None) is None
+                else dump_model(self.classes_).hex(),
+                "kind": self._kind,
+                "stage_groups": self._stage_groups,
+                "output_col": self._output_col,
+                "named_input": self._named_input,
+            },
+        )
+        directory.seal(_SAVE_KIND)
+        return path
+
+    @classmethod
+    def load(cls, path, *, spark=None):
+        """Load a model written by :meth:`save`, after checking every file's sha256.
+
+        The files include pickles: load saves only from places you trust.
+
+        Parameters
+        ----------
+        path : str or path-like
+            What was given to :meth:`save`.
+        spark : SparkSession, optional
+            Session for the loaded estimator.
+
+        Returns
+        -------
+        SparkMLEstimator
+            The fitted estimator.
+
+        Raises
+        ------
+        ModelIntegrityError
+            A file is missing, added or changed since the save.
+        """
+        from pyspark.ml import PipelineModel
+
+        files = ModelDirectory(path).verify(_SAVE_KIND)
+        metadata = json.loads(files["metadata.json"])
+        params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
+        model = cls(**{**params, "spark": spark})
+        get_spark(spark)
+        classes = metadata["classes"]
+        model._set_fitted(
+            PipelineModel.load(spark_uri(path) + "/spark_model"),
+            features=metadata["features"],
+            classes=load_model(bytes.fromhex(classes), what="classes") if classes else None,
+            kind=metadata["kind"],
+            stage_groups=metadata["stage_groups"],
+            output_col=metadata["output_col"],
+            named_input=metadata["named_input"],
+        )
+        return model
+
+    def log_to_mlflow(self, artifact_path="spark_ml_estimator"):
+        """Log :meth:`save`'s output as artifacts of the active MLflow run.
+
+        Parameters
+        ----------
+        artifact_path : str, default="spark_ml_estimator"
+            Artifact directory inside the run.
+
+        Returns
+        -------
+        str
+            The artifact URI (download it and pass the directory to :meth:`load`).
+        """
+        from .._mlflow import log_directory
+
+        return log_directory(self.save, artifact_path)
+
+    def __sklearn_tags__(self):
+        return delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
