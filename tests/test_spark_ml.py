@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import cluster, decomposition, ensemble, linear_model, preprocessing, svm, tree
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
 from sklearn.metrics import accuracy_score, adjusted_rand_score, r2_score
-from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from spark_sklearn_bridge import SparkMLEstimator, supported_estimators

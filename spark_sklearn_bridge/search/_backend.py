@@ -22,6 +22,8 @@ import itertools
 import pickle
 import sys
 import traceback
+import uuid
+import weakref
 from functools import partial
 
 import cloudpickle
@@ -181,19 +183,14 @@ class SparkTaskRunner:
                 future.callback(future.value)
 
     def _portable(self, item):
-        """A task as it travels: ``caller`` (the search, used only by scikit-learn's callback
-        hooks) is dropped when there are no callbacks, else replaced by a copy whose ``cv`` is
-        the checked splitter (a one-shot generator does not pickle; its splits were drawn)."""
+        """A task as it travels: ``caller`` (the search, which scikit-learn passes only for
+        its callback hooks) becomes a stand-in that pickles (:func:`_executor_stand_in`)."""
         func, args, kwargs = item
         if "caller" not in kwargs:
             return item
-        caller = None
-        if kwargs.get("callback_ctx") is not None:
-            if self._caller is None:
-                self._caller = copy.copy(self.search)
-                self._caller.cv = self.search._checked_cv_orig
-            caller = self._caller
-        return func, args, {**kwargs, "caller": caller}
+        if self._caller is None:
+            self._caller = _executor_stand_in(self.search)
+        return func, args, {**kwargs, "caller": self._caller}
 
     def _share(self, task_lists):
         """Objects used by several tasks (data, splits, scorers) are shipped once each."""
@@ -224,7 +221,44 @@ class SparkTaskRunner:
         for _, _, shipment in self._shared.values():
             shipment.release(destroy=True)
         self._shared.clear()
-        self._caller = None
+        if self._caller is not None:
+            _LIVE_SEARCHES.pop(self._caller._driver_token, None)
+            self._caller = None
+
+
+#: Searches running in this (driver) process, by token: a stand-in unpickled here (a callback
+#: message sent back from an executor) resolves to the live search object itself.
+_LIVE_SEARCHES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _executor_stand_in(search):
+    """A copy of ``search`` for the executors, as scikit-learn's callback hooks see it.
+
+    Its ``cv`` is the checked splitter when that pickles; a one-shot splitter (a generator)
+    does not, and is not needed there (the splits travel as index arrays), so the stand-in
+    holds the number of splits instead. The user's search object is never changed.
+    """
+    stand_in = copy.copy(search)  # via __getstate__: no session, no runner
+    cv = search._checked_cv_orig
+    try:
+        cloudpickle.dumps(cv)
+    except Exception:
+        cv = search.n_splits_
+    stand_in.cv = stand_in._checked_cv_orig = cv
+    token = uuid.uuid4().hex
+    stand_in._driver_token = token
+    _LIVE_SEARCHES[token] = search
+    return stand_in
+
+
+def resolve_search(cls, token, state):
+    """Unpickle a stand-in: the live search in the driver process, else a copy."""
+    live = _LIVE_SEARCHES.get(token)
+    if live is not None:
+        return live
+    search = cls.__new__(cls)
+    search.__setstate__(state)
+    return search
 
 
 def _is_small_tuple(value):

@@ -95,6 +95,16 @@ class SparkSearchMixin(SparkEstimatorMixin):
             self._log_to_mlflow()
         return self
 
+    def __reduce_ex__(self, protocol):
+        # The executors' stand-in for this search (see _backend._executor_stand_in) comes back
+        # to the driver in callback messages as the live search itself.
+        token = self.__dict__.get("_driver_token")
+        if token is None:
+            return super().__reduce_ex__(protocol)
+        from ._backend import resolve_search
+
+        return resolve_search, (type(self), token, self.__getstate__())
+
     def _log_to_mlflow(self):
         from .._mlflow import log_best_search_result, log_candidates, parent_run
 
