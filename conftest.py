@@ -12,12 +12,15 @@ collect_ignore_glob = [] if os.environ.get("SPARK_REMOTE") else ["tests/connect/
 
 
 def pytest_collection_finish(session):
-    # Test modules are not importable on Spark's Python workers: ship their functions by value.
-    from pyspark import cloudpickle
+    # Test modules are not importable on Spark's Python workers: ship their functions and
+    # classes by value, through pyspark's cloudpickle (UDFs) and the package's (model blobs).
+    import cloudpickle
+    from pyspark import cloudpickle as pyspark_cloudpickle
 
     for module in {item.module for item in session.items if getattr(item, "module", None)}:
         if not module.__name__.startswith("spark_sklearn_bridge"):
             cloudpickle.register_pickle_by_value(module)
+            pyspark_cloudpickle.register_pickle_by_value(module)
 
 
 @pytest.fixture(scope="session", autouse=True)

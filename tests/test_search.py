@@ -1,3 +1,5 @@
+import re
+
 import mlflow
 import numpy as np
 import pytest
@@ -5,7 +7,7 @@ from hyperopt import hp
 from hyperopt.early_stop import no_progress_loss
 from scipy.stats import expon, loguniform, randint, uniform
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_classification
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import (
@@ -302,3 +304,80 @@ def test_search_objects_are_real_estimators(spark, iris):
 
     restored = pickle.loads(pickle.dumps(search))
     np.testing.assert_array_equal(restored.predict(X), search.predict(X))
+
+
+# ------------------------------------------- scikit-learn behaviours on Spark executors
+def test_subclass_overriding_run_search(spark):
+    """scikit-learn's documented extension point works on the Spark classes too."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.tree import DecisionTreeRegressor
+
+    class TwoRoundSearch(SparkGridSearchCV):
+        def _run_search(self, evaluate_candidates):
+            evaluate_candidates([{"max_depth": 1}, {"max_depth": 2}])
+            evaluate_candidates([{"min_samples_split": 5}, {"min_samples_split": 10}])
+
+    X, y = make_classification(n_samples=100, n_informative=4, random_state=0)
+    estimator = DecisionTreeRegressor(random_state=0)
+    ours = TwoRoundSearch(estimator, {}, return_train_score=True).fit(X, y)
+    grid = [{"max_depth": [1, 2]}, {"min_samples_split": [5, 10]}]
+    theirs = GridSearchCV(estimator, grid, return_train_score=True).fit(X, y)
+    for key in ("mean_test_score", "mean_train_score", "rank_test_score"):
+        np.testing.assert_allclose(ours.cv_results_[key], theirs.cv_results_[key])
+    assert ours.best_params_ == theirs.best_params_
+    assert ours.n_spark_jobs_ == 2  # one Spark job per evaluate_candidates call
+
+
+def test_multi_metric_search_forwards_metadata_on_spark(spark):
+    """Routed score weights reach every scorer on the executors: scores equal scikit-learn's
+    weighted ones and differ from unweighted scores."""
+    from sklearn import config_context
+    from sklearn.metrics import accuracy_score, make_scorer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import LinearSVC
+
+    X, y = make_classification(random_state=42, flip_y=0.3)  # noisy: accuracy below 1
+    weights = np.random.RandomState(0).rand(len(y))
+    with config_context(enable_metadata_routing=True):
+        weighted = make_scorer(accuracy_score).set_score_request(sample_weight="score_weights")
+        scoring = {"weighted": weighted, "plain": "accuracy"}
+        args = dict(refit="plain", cv=2, scoring=scoring)
+        ours = SparkGridSearchCV(LinearSVC(), {"C": [0.1, 1.0]}, **args)
+        ours.fit(X, y, score_weights=weights)
+        theirs = GridSearchCV(LinearSVC(), {"C": [0.1, 1.0]}, **args)
+        theirs.fit(X, y, score_weights=weights)
+    for name in ("weighted", "plain"):
+        np.testing.assert_allclose(
+            ours.cv_results_[f"split0_test_{name}"], theirs.cv_results_[f"split0_test_{name}"]
+        )
+    assert not np.allclose(
+        ours.cv_results_["split0_test_weighted"], ours.cv_results_["split0_test_plain"]
+    )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.FitFailedWarning")
+def test_callbacks_with_partial_fit_failures_on_spark(spark):
+    """scikit-learn's test_search_callbacks_with_partial_fit_failures, with an estimator class
+    the workers can import (callback messages pickle it by reference): every hook of every
+    candidate-split evaluation reaches the driver."""
+    from sklearn.callback.tests._utils import RecordingCallback
+    from sklearn.model_selection.tests.test_search import FailingClassifier
+
+    X, y = make_classification(random_state=0)
+    callback = RecordingCallback()
+    grid = {"parameter": [0, FailingClassifier.FAILING_PARAMETER]}
+    search = SparkGridSearchCV(
+        FailingClassifier(), grid, cv=2, refit=False, error_score=0.0
+    ).set_callbacks(callback)
+    search.fit(X, y)
+    expected_n_tasks = 1 + 1 + 4  # root + search + 4 candidate-split evaluations
+    assert callback.count_hooks("on_fit_task_begin") == expected_n_tasks
+    assert callback.count_hooks("on_fit_task_end") == expected_n_tasks
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"][1], 0.0)
+
+
+def test_verbose_output_of_executor_fits_reaches_the_driver(spark, capsys):
+    X, y = make_classification(n_samples=60, random_state=0)
+    SparkGridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, verbose=3).fit(X, y)
+    out = capsys.readouterr().out
+    assert len(re.findall(r"\[CV \d/3\] END .*C=(0\.1|1\.0).*score=", out)) == 6

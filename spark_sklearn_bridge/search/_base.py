@@ -13,7 +13,12 @@ from joblib import parallel_config
 
 from .._base import SPARK_CONSTRAINT, SparkEstimatorMixin
 from .._compat import Interval
-from .._inputs import check_string_features, collect_features, is_spark_dataframe
+from .._inputs import (
+    check_string_features,
+    collect_features,
+    is_spark_dataframe,
+    spark_column_kinds,
+)
 from .._session import get_spark
 from ._backend import SparkFitBackend, SparkTaskRunner, default_parallelism
 
@@ -72,12 +77,11 @@ class SparkSearchMixin(SparkEstimatorMixin):
         self : object
             The fitted search.
         """
-        spark_input = is_spark_dataframe(X)
+        kinds = spark_column_kinds(X.schema) if is_spark_dataframe(X) else None
         X, y = collect_features(
             X, y, feature_cols=self.feature_cols, label_col=self.label_col, what="The data"
         )
-        if spark_input:
-            kinds = {c: "numeric" if X[c].dtype.kind in "biuf" else str(X[c].dtype) for c in X}
+        if kinds is not None:  # collected from Spark: refuse strings for numbers-only models
             check_string_features(self.estimator, kinds, list(X.columns))
         spark = get_spark(self.spark)
         parallelism = self.parallelism or default_parallelism(spark)

@@ -1,0 +1,71 @@
+"""The private scikit-learn / joblib APIs the package relies on (all in ``_compat``).
+
+Each test exercises the behaviour the package depends on, so an upgrade that moves or changes
+one of them fails here, by name, rather than deep inside a Spark job.
+"""
+
+from numbers import Integral
+
+import pytest
+from joblib import Parallel, delayed, parallel_config
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import InvalidParameterError
+
+from spark_sklearn_bridge import _compat
+
+
+def test_every_private_name_is_still_where_we_import_it_from():
+    for name in _compat.__all__:
+        assert getattr(_compat, name) is not None, name
+
+
+def test_fit_context_validates_declared_parameters_once():
+    class Model(BaseEstimator):
+        _parameter_constraints = {
+            "k": [_compat.Interval(Integral, 1, None, closed="left")],
+            "mode": [_compat.StrOptions({"a", "b"})],
+            "spark": [None, _compat.HasMethods(["createDataFrame"])],
+        }
+
+        def __init__(self, k=1, mode="a", spark=None):
+            self.k, self.mode, self.spark = k, mode, spark
+
+        @_compat.fit_context(prefer_skip_nested_validation=True)
+        def fit(self, X=None):
+            self.fitted_ = True
+            return self
+
+    assert Model().fit().fitted_
+    for bad in ({"k": 0}, {"mode": "c"}, {"spark": "local[2]"}):
+        with pytest.raises(InvalidParameterError, match=f"'{next(iter(bad))}' parameter"):
+            Model(**bad).fit()
+
+
+def test_base_search_cv_calls_run_search_with_evaluate_candidates():
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+
+    class OneCandidate(_compat.BaseSearchCV):
+        def __init__(self, estimator, *, cv=None):
+            super().__init__(estimator, cv=cv)
+
+        def _run_search(self, evaluate_candidates):
+            evaluate_candidates([{"alpha": 2.0}])
+
+    X, y = make_regression(n_samples=30, random_state=0)
+    assert OneCandidate(Ridge(), cv=2).fit(X, y).best_params_ == {"alpha": 2.0}
+
+
+def test_a_backend_can_hand_a_call_back_to_the_previous_backend():
+    previous = _compat.get_active_backend()[0]
+
+    class HandsBack(_compat.ParallelBackendBase):
+        def configure(self, n_jobs=1, parallel=None, **kwargs):
+            raise _compat.FallbackToBackend(_compat.SequentialBackend())
+
+        def effective_n_jobs(self, n_jobs):
+            return 1
+
+    with parallel_config(backend=HandsBack()):
+        assert Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(3)) == [0, 1, 2]
+    assert type(_compat.get_active_backend()[0]) is type(previous)
