@@ -69,10 +69,12 @@ class SparkEstimatorMixin:
         return new
 
     def __sklearn_clone__(self):
-        spark = self.__dict__.get("spark")
-        twin = copy.copy(self)  # via __getstate__: no session, no Spark handles
+        # scikit-learn's clone on a shallow twin without the session (clone never copies
+        # fitted state, so the twin need not pickle), then the session by reference.
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__, spark=None)
         new = BaseEstimator.__sklearn_clone__(twin)
-        new.spark = spark
+        new.spark = self.__dict__.get("spark")
         return new
 
 

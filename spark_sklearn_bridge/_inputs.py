@@ -259,7 +259,7 @@ def collect_features(X, y, *, feature_cols, label_col, exclude=(), what="The inp
     :class:`EmptyInputError`.
     """
     if not is_spark_dataframe(X):
-        check_not_empty(_n_rows(X), what)
+        check_not_empty(n_rows(X), what)
         return X, y
     check_y_none(X, y)
     features = resolve_columns(
@@ -282,7 +282,8 @@ def _quoted(name: str):
     return F.col(f"`{name.replace('`', '``')}`")
 
 
-def _n_rows(X) -> int:
+def n_rows(X) -> int:
+    """Rows of array-like ``X``; -1 when it has no length (its own validation will speak)."""
     shape = getattr(X, "shape", None)
     if shape is not None and len(shape):
         return int(shape[0])

@@ -251,3 +251,14 @@ def test_inside_a_sklearn_pipeline(spark, diabetes):
     np.testing.assert_allclose(
         pipe.fit(X, y).predict(X), reference.fit(X, y).predict(X), rtol=1e-6
     )
+
+
+def test_a_fitted_model_refuses_pickling_with_directions_but_clones(spark, diabetes):
+    import pickle
+
+    X, y = diabetes
+    model = SparkMLEstimator(linear_model.Ridge()).fit(X, y)
+    with pytest.raises(TypeError, match=r"save\(\) / load\(\), or to_sklearn\(\)"):
+        pickle.dumps(model)
+    assert not hasattr(clone(model), "spark_model_")
+    pickle.loads(pickle.dumps(SparkMLEstimator(linear_model.Ridge())))  # unfitted: fine

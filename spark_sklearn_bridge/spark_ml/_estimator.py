@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -25,10 +26,10 @@ from .._inputs import (
     check_not_empty,
     check_y_none,
     is_spark_dataframe,
+    n_rows,
     resolve_columns,
     spark_column_kinds,
     to_pandas,
-    to_pandas_frame,
 )
 from .._persistence import ModelDirectory, spark_uri
 from .._serialization import dump_model, load_model
@@ -232,7 +233,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             kind=kind,
             stage_groups=groups,
             output_col=fit_info.col,
-            named_input=is_spark_dataframe(X) or isinstance(X, pd.DataFrame),
+            named_input=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
         )
         return self
 
@@ -244,8 +245,12 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         self._output_col = output_col
         self._kind = kind
         self._named_input = named_input
-        self.feature_names_in_ = np.asarray(features, dtype=object)
+        self._features = list(features)  # the Spark columns the pipeline reads
         self.n_features_in_ = len(features)
+        if named_input:
+            self.feature_names_in_ = np.asarray(features, dtype=object)
+        else:  # as scikit-learn: no names for arrays
+            self.__dict__.pop("feature_names_in_", None)
         if classes is not None:
             self.classes_ = classes
         self._mirror()
@@ -256,19 +261,30 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         return None
 
     def _as_spark(self, spark, X, y, kind):
+        """Spark input as is; local input validated as scikit-learn validates it, then sent."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import validate_data
+
         supervised = kind in ("regressor", "classifier")
         if is_spark_dataframe(X):
             check_y_none(X, y)
             return X, (self.label_col if supervised else None)
-        frame = to_pandas_frame(X).copy()
-        check_not_empty(len(frame), "The training data")
-        frame.columns = [str(c) for c in frame.columns]
+        check_not_empty(n_rows(X), "The training data")
         if not supervised:
+            frame = self._local_frame(validate_data(self, X, reset=True))
             return spark_frame_with_row_id(spark, frame), None
-        if y is None:
-            raise ValueError(f"{type(self.estimator).__name__} needs y.")
-        frame[LABEL + "_in"] = np.asarray(y)
+        X, y = validate_data(self, X, y, reset=True, y_numeric=kind == "regressor")
+        if kind == "classifier":
+            check_classification_targets(y)
+        frame = self._local_frame(X).assign(**{LABEL + "_in": y})
         return spark_frame_with_row_id(spark, frame), LABEL + "_in"
+
+    def _local_frame(self, X) -> pd.DataFrame:
+        """A validated array as the columns Spark sees: the fitted names, else x0, x1, ..."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = [f"x{i}" for i in range(X.shape[1])]
+        return pd.DataFrame(X, columns=[str(c) for c in names])
 
     def _mirror(self):
         """Copy the Spark model's learned values onto scikit-learn attribute names."""
@@ -412,15 +428,15 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         spark = get_spark(self.spark)
         local = not is_spark_dataframe(X)
         if local:
-            frame = to_pandas_frame(X).copy()
-            frame.columns = [str(c) for c in frame.columns]
-            missing = [c for c in self.feature_names_in_ if c not in frame.columns]
-            if missing and len(frame.columns) == self.n_features_in_:
-                frame.columns = list(self.feature_names_in_)  # numpy: positional
+            from sklearn.utils.validation import validate_data
+
+            if isinstance(X, pd.DataFrame) and set(self._features) <= set(X.columns):
+                X = X[self._features]  # a wider frame: its feature columns, by name
+            frame = pd.DataFrame(validate_data(self, X, reset=False), columns=self._features)
             data = spark_frame_with_row_id(spark, frame)
         else:
             data = X
-        missing = [c for c in self.feature_names_in_ if c not in data.columns]
+        missing = [c for c in self._features if c not in data.columns]
         if missing:
             raise ValueError(f"The data lacks feature columns the model was fitted on: {missing}.")
         out = self.spark_model_.transform(data)
@@ -445,6 +461,15 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
 
     def _check_fitted(self):
         check_fitted(self, "spark_model_")
+
+    def __getstate__(self):
+        if "spark_model_" in self.__dict__:
+            raise TypeError(
+                "A fitted SparkMLEstimator holds its pyspark.ml model in the Spark JVM, which "
+                "cannot be pickled. Use save() / load(), or to_sklearn() for a scikit-learn "
+                "copy where one exists."
+            )
+        return super().__getstate__()
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "spark_model_")
@@ -475,7 +500,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             "metadata.json",
             {
                 "params": dump_model(params).hex(),
-                "features": list(self.feature_names_in_),
+                "features": self._features,
                 "classes": None
                 if getattr(self, "classes_", None) is None
                 else dump_model(self.classes_).hex(),
@@ -548,4 +573,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         return log_directory(self.save, artifact_path)
 
     def __sklearn_tags__(self):
-        return delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
+        tags = delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
+        # Every pyspark.ml model fits one label column, whatever the wrapped estimator can do.
+        tags.target_tags = dataclasses.replace(tags.target_tags, multi_output=False)
+        return tags
