@@ -13,16 +13,19 @@ from __future__ import annotations
 import copy
 
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
+from sklearn.utils.metaestimators import available_if
 
 from ._compat import HasMethods
 from .exceptions import NotFittedError
 
 __all__ = [
     "SPARK_CONSTRAINT",
+    "ScoreByTypeMixin",
     "SparkEstimatorMixin",
     "check_fitted",
     "delegated_tags",
     "estimator_has",
+    "prediction_method",
     "python_scalar",
     "score_by_type",
     "scores_by_type",
@@ -78,6 +81,24 @@ class SparkEstimatorMixin:
         return new
 
 
+def prediction_method(name: str, summary: str, *, data: str, returns: str, check=None):
+    """A public method ``name(X)`` that calls ``self._apply(name, X)``, documented once.
+
+    Every paradigm offers the same family of methods (``predict``, ``predict_proba``, ...),
+    each one line of dispatch; this builds them with a numpydoc docstring from the parts that
+    differ. ``check`` makes the method exist only when it returns True (``available_if``).
+    """
+
+    def method(self, X):
+        return self._apply(name, X)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"{summary}\n\nParameters\n----------\nX : {data}\n\nReturns\n-------\n{returns}\n"
+    )
+    return available_if(check)(method) if check is not None else method
+
+
 def estimator_has(name: str, attribute: str = "estimator"):
     """``available_if`` check: the wrapped estimator (fitted one first) has method ``name``."""
 
@@ -100,6 +121,34 @@ def scores_by_type(self) -> bool:
     likelihood) that has no row-wise combination, so the wrappers do not offer it.
     """
     return _supervised(self)
+
+
+class ScoreByTypeMixin:
+    """``score`` as scikit-learn's classifiers and regressors define it, over all rows."""
+
+    @available_if(scores_by_type)
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers) or R^2 (regressors) of ``predict`` on local data.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            Test samples (Spark output is scored with pyspark).
+        y : array-like
+            True labels.
+        sample_weight : array-like, optional
+            Sample weights.
+
+        Returns
+        -------
+        float
+            What ``score`` of the wrapped estimator's type returns, computed on every row.
+        """
+        from ._inputs import is_spark_dataframe
+
+        if is_spark_dataframe(X):
+            raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
+        return score_by_type(self.estimator, y, self.predict(X), sample_weight)
 
 
 def score_by_type(estimator, y_true, y_pred, sample_weight=None) -> float:

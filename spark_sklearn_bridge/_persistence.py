@@ -145,3 +145,83 @@ class ModelDirectory:
 
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+class SavedModelMixin:
+    """``save``, ``load`` and ``log_to_mlflow`` for estimators saved as a model directory.
+
+    A class sets ``_save_kind`` (recorded in the manifest) and ``_artifact_path`` (its MLflow
+    artifact directory), and implements ``_save(directory, path)`` (write its files) and the
+    classmethod ``_load(files, path, spark)`` (rebuild from the verified ``{name: bytes}``).
+    """
+
+    _save_kind: str = ""
+    _artifact_path: str = ""
+
+    def save(self, path):
+        """Save the fitted estimator to directory ``path`` (created; must not exist).
+
+        Writes the model files, ``metadata.json`` (parameters, resolved columns) and
+        ``manifest.json`` with the sha256 of every other file, which :meth:`load` checks.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A local path, or a URI of any file system pyarrow opens (``file://``, ``s3://``,
+            ``gs://``, ``hdfs://``, ``abfs://``; credentials as pyarrow reads them). On a
+            cluster, a location the driver and (for Spark-written files) the executors see.
+
+        Returns
+        -------
+        path : str or path-like
+            ``path``, as given.
+        """
+        self._check_fitted()
+        directory = ModelDirectory(path).create()
+        self._save(directory, path)
+        directory.seal(self._save_kind)
+        return path
+
+    @classmethod
+    def load(cls, path, *, spark=None):
+        """Load an estimator written by :meth:`save`, after checking every file's sha256.
+
+        The files include pickles (models, parameters): load saves only from places you
+        trust. The digests catch truncation and modification, not a forger.
+
+        Parameters
+        ----------
+        path : str or path-like
+            What was given to :meth:`save`.
+        spark : SparkSession, optional
+            Session for the loaded estimator.
+
+        Returns
+        -------
+        estimator
+            The fitted estimator.
+
+        Raises
+        ------
+        ModelIntegrityError
+            A file is missing, added or changed since the save, or the directory holds
+            another kind of save.
+        """
+        return cls._load(ModelDirectory(path).verify(cls._save_kind), path, spark)
+
+    def log_to_mlflow(self, artifact_path=None):
+        """Log :meth:`save`'s directory as artifacts of the active MLflow run.
+
+        Parameters
+        ----------
+        artifact_path : str, optional
+            Artifact directory inside the run; default: the class's own name for it.
+
+        Returns
+        -------
+        str
+            The artifact URI; ``load(mlflow.artifacts.download_artifacts(uri))`` restores it.
+        """
+        from ._mlflow import log_directory
+
+        return log_directory(self.save, artifact_path or self._artifact_path)

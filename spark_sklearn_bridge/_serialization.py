@@ -30,6 +30,16 @@ COMPRESS_ABOVE = 64 * 1024
 def dump_model(model) -> bytes:
     """Serialize ``model`` (any picklable object) into integrity-checked bytes.
 
+    Parameters
+    ----------
+    model : object
+        Anything cloudpickle can pickle (fitted estimators, Pipelines, dicts of them).
+
+    Returns
+    -------
+    bytes
+        A header, the sha256 of the payload, and the (zstd-compressed above 64 KiB) pickle.
+
     Examples
     --------
     >>> from sklearn.linear_model import Ridge
@@ -62,6 +72,11 @@ def load_model(blob: bytes, *, what: str = "model"):
         Bytes made by :func:`dump_model`.
     what : str
         Names the object in error messages, e.g. ``"model of group {'store': 3}"``.
+
+    Returns
+    -------
+    object
+        The unpickled object. Unpickling runs code: load bytes only from places you trust.
 
     Raises
     ------

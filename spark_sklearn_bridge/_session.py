@@ -192,6 +192,16 @@ def is_spark_connect(spark=None) -> bool:
     A Connect session has no ``sparkContext``: no RDDs, broadcasts, accumulators or
     ``SparkTrials``.
 
+    Parameters
+    ----------
+    spark : SparkSession, optional
+        Default: :func:`get_spark`.
+
+    Returns
+    -------
+    bool
+        True for a Spark Connect session.
+
     Examples
     --------
     >>> from spark_sklearn_bridge import get_spark, is_spark_connect

@@ -16,6 +16,7 @@ __all__ = [
     "GroupFitError",
     "JavaNotFoundError",
     "ModelIntegrityError",
+    "RemoteFitError",
     "NotFittedError",
     "SparkConnectUnsupportedError",
     "SparkSklearnBridgeError",
@@ -48,42 +49,63 @@ class NotFittedError(SparkSklearnBridgeError, _SklearnNotFittedError):
     """A method needs a fitted estimator; also a :class:`sklearn.exceptions.NotFittedError`."""
 
 
-class GroupFitError(SparkSklearnBridgeError, RuntimeError):
+class RemoteFitError(SparkSklearnBridgeError, RuntimeError):
+    """A fit that ran on a Spark executor failed; carries the executor's traceback.
+
+    Parameters
+    ----------
+    message : str
+        What failed, naming the group or candidate.
+    remote_traceback : str, optional
+        The traceback raised on the executor, as text (also its attribute).
+    """
+
+    def __init__(self, message: str, *, remote_traceback: str = ""):
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+class GroupFitError(RemoteFitError):
     """Fitting the model of one group failed.
 
-    Attributes
+    Parameters
     ----------
-    group : dict
-        The group's key, column name to value.
-    remote_traceback : str
-        The traceback raised on the executor, as text.
+    message : str
+        What failed.
+    group : dict, optional
+        The group's key, column name to value (also its attribute).
+    remote_traceback : str, optional
+        As for :class:`RemoteFitError`.
     """
 
     def __init__(self, message: str, *, group: dict | None = None, remote_traceback: str = ""):
-        super().__init__(message)
+        super().__init__(message, remote_traceback=remote_traceback)
         self.group = group
-        self.remote_traceback = remote_traceback
 
 
 class UnseenGroupError(SparkSklearnBridgeError, ValueError):
     """Rows belong to groups that have no fitted model."""
 
 
-class CandidateFitError(SparkSklearnBridgeError, RuntimeError):
+class CandidateFitError(RemoteFitError):
     """Fitting one hyperparameter candidate failed and ``error_score='raise'``.
 
-    Attributes
+    Raised when the executor's exception cannot be re-raised as itself (its class does not
+    unpickle on the driver); otherwise the original exception is re-raised with a note.
+
+    Parameters
     ----------
-    params : dict
-        The candidate's parameters.
-    remote_traceback : str
-        The traceback raised on the executor, as text.
+    message : str
+        What failed.
+    params : dict, optional
+        The candidate's parameters (also its attribute).
+    remote_traceback : str, optional
+        As for :class:`RemoteFitError`.
     """
 
-    def __init__(self, message: str, *, params: dict | None = None, remote_traceback: str = ""):
-        super().__init__(message)
+    def __init__(self, message: str, *, params=None, remote_traceback: str = ""):
+        super().__init__(message, remote_traceback=remote_traceback)
         self.params = params
-        self.remote_traceback = remote_traceback
 
 
 class UnsupportedEstimatorError(SparkSklearnBridgeError, ValueError):

@@ -8,16 +8,15 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, MetaEstimatorMixin
-from sklearn.utils.metaestimators import available_if
 
 from .._base import (
     SPARK_CONSTRAINT,
+    ScoreByTypeMixin,
     SparkEstimatorMixin,
     check_fitted,
     delegated_tags,
     estimator_has,
-    score_by_type,
-    scores_by_type,
+    prediction_method,
 )
 from .._compat import HasMethods, Interval, StrOptions, fit_context
 from .._inputs import (
@@ -32,6 +31,7 @@ from .._inputs import (
     spark_column_kinds,
     to_pandas,
 )
+from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
 from .._serialization import dump_model
 from .._session import get_spark
@@ -44,9 +44,12 @@ from ._store import ModelTable, group_key
 __all__ = ["GroupedEstimator"]
 
 LABEL = "__ssb_label__"
+_ROWS = "pyspark.sql.DataFrame or pandas.DataFrame\n    Rows with the group and feature columns."
 
 
-class GroupedEstimator(SparkEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
+class GroupedEstimator(
+    SparkEstimatorMixin, SavedModelMixin, ScoreByTypeMixin, MetaEstimatorMixin, BaseEstimator
+):
     """Fit one clone of ``estimator`` per group of rows, on Spark.
 
     Parameters
@@ -149,6 +152,8 @@ class GroupedEstimator(SparkEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
     array([2.])
     """
 
+    _save_kind = "GroupedEstimator"
+    _artifact_path = "grouped_estimator"
     _parameter_constraints = {
         "estimator": [HasMethods(["fit"])],
         "group_cols": [str, Integral, list, tuple],
@@ -364,108 +369,44 @@ class GroupedEstimator(SparkEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
         return "_table" in self.__dict__
 
     # ------------------------------------------------------------ predict
-    def predict(self, X):
-        """Predict with each row's group model.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame or pandas.DataFrame
-            Rows with the group and feature columns.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            pandas input: a numpy array in input row order. Spark input: ``X`` plus
-            ``prediction_col`` (lazy).
-        """
-        return self._apply("predict", X)
-
-    @available_if(estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities, columns in :attr:`classes_` order.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame or pandas.DataFrame
-            Rows with the group and feature columns.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            An (n_samples, n_classes) array (0 for a class a group never saw), or ``X`` plus
-            an array<double> ``prediction_col``.
-        """
-        return self._apply("predict_proba", X)
-
-    @available_if(estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities, columns in :attr:`classes_` order (-inf for unseen classes).
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame or pandas.DataFrame
-            Rows with the group and feature columns.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            As :meth:`predict_proba`, in log space.
-        """
-        return self._apply("predict_log_proba", X)
-
-    @available_if(estimator_has("decision_function"))
-    def decision_function(self, X):
-        """Decision function of each row's group model.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame or pandas.DataFrame
-            Rows with the group and feature columns.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            numpy for pandas input; ``X`` plus ``prediction_col`` (array<double> if 2-D).
-        """
-        return self._apply("decision_function", X)
-
-    @available_if(estimator_has("transform"))
-    def transform(self, X):
-        """Transform each row with its group model.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame or pandas.DataFrame
-            Rows with the group and feature columns.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            numpy for pandas input; ``X`` plus an array<double> ``prediction_col``.
-        """
-        return self._apply("transform", X)
-
-    @available_if(scores_by_type)
-    def score(self, X, y, sample_weight=None):
-        """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict` over all rows.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Rows with the group and feature columns.
-        y : array-like
-            True labels.
-        sample_weight : array-like, optional
-            Sample weights.
-
-        Returns
-        -------
-        float
-            The score of the base estimator's type, computed on every row at once.
-        """
-        if is_spark_dataframe(X):
-            raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
-        return score_by_type(self.estimator, y, self.predict(X), sample_weight)
+    predict = prediction_method(
+        "predict",
+        "Predict with each row's group model.",
+        data=_ROWS,
+        returns="ndarray or pyspark.sql.DataFrame\n    pandas input: a numpy array in input row "
+        "order. Spark input: ``X`` plus\n    ``prediction_col`` (lazy).",
+    )
+    predict_proba = prediction_method(
+        "predict_proba",
+        "Class probabilities, columns in :attr:`classes_` order.",
+        data=_ROWS,
+        returns="ndarray or pyspark.sql.DataFrame\n    An (n_samples, n_classes) array (0 for a "
+        "class a group never saw), or\n    ``X`` plus an array<double> ``prediction_col``.",
+        check=estimator_has("predict_proba"),
+    )
+    predict_log_proba = prediction_method(
+        "predict_log_proba",
+        "Log class probabilities, columns in :attr:`classes_` order (-inf: unseen classes).",
+        data=_ROWS,
+        returns="ndarray or pyspark.sql.DataFrame\n    As :meth:`predict_proba`, in log space.",
+        check=estimator_has("predict_log_proba"),
+    )
+    decision_function = prediction_method(
+        "decision_function",
+        "Decision function of each row's group model.",
+        data=_ROWS,
+        returns="ndarray or pyspark.sql.DataFrame\n    numpy for pandas input; ``X`` plus "
+        "``prediction_col`` (array<double> if 2-D).",
+        check=estimator_has("decision_function"),
+    )
+    transform = prediction_method(
+        "transform",
+        "Transform each row with its group model.",
+        data=_ROWS,
+        returns="ndarray or pyspark.sql.DataFrame\n    numpy for pandas input; ``X`` plus an "
+        "array<double> ``prediction_col``.",
+        check=estimator_has("transform"),
+    )
 
     def _apply(self, method, X):
         self._check_fitted()
@@ -474,75 +415,16 @@ class GroupedEstimator(SparkEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
         return predict_local(self, method, _check_pandas(X, self.group_cols_))
 
     # --------------------------------------------------------- persistence
-    def save(self, path):
-        """Save the fitted estimator to directory ``path`` (created; must not exist).
-
-        Writes ``models.parquet`` (the model table), ``metadata.json`` (parameters, resolved
-        columns, key types) and ``manifest.json`` (the sha256 of both, checked by
-        :meth:`load`).
-
-        Parameters
-        ----------
-        path : str or path-like
-            A local path, or a URI of any filesystem pyarrow supports (``file://``,
-            ``s3://``, ``gs://``, ``hdfs://``, ``abfs://``; credentials as pyarrow reads them).
-
-        Returns
-        -------
-        path : str or path-like
-            ``path``, as given.
-        """
-        self._check_fitted()
+    def _save(self, directory, path):
         params = {**self.get_params(deep=False), "spark": None}
-        self._table.save(path, params=params, feature_cols=list(self.feature_names_in_))
-        return path
+        self._table.write(directory, params=params, feature_cols=list(self.feature_names_in_))
 
     @classmethod
-    def load(cls, path, *, spark=None):
-        """Load an estimator written by :meth:`save`, checking every file's sha256 first.
-
-        The files hold pickles (the models, the parameters): load saves only from places you
-        trust. The digests catch truncation and modification, not a forger.
-
-        Parameters
-        ----------
-        path : str or path-like
-            What was given to :meth:`save`.
-        spark : SparkSession, optional
-            Session for the loaded estimator.
-
-        Returns
-        -------
-        GroupedEstimator
-            The fitted estimator.
-
-        Raises
-        ------
-        ModelIntegrityError
-            A file is missing, added or changed since the save.
-        """
-        table, params, features = ModelTable.load(path)
+    def _load(cls, files, path, spark):
+        table, params, features = ModelTable.read(files)
         model = cls(**{**params, "spark": spark})
         model._set_fitted(table, features)
         return model
-
-    def log_to_mlflow(self, artifact_path="grouped_estimator"):
-        """Log the saved estimator (model table + metadata) as artifacts of the active run.
-
-        Parameters
-        ----------
-        artifact_path : str, default="grouped_estimator"
-            Artifact directory inside the run.
-
-        Returns
-        -------
-        str
-            The artifact URI, loadable with ``GroupedEstimator.load(mlflow.artifacts.
-            download_artifacts(uri))``.
-        """
-        from .._mlflow import log_directory
-
-        return log_directory(self.save, artifact_path)
 
     def __sklearn_tags__(self):
         return delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from .._base import python_scalar
-from .._persistence import ModelDirectory
 from .._serialization import dump_model, load_model
 from .._shipping import ship
 from ..exceptions import GroupFitError
@@ -24,7 +23,6 @@ __all__ = ["ModelTable", "group_key", "isnull"]
 
 STATUS_OK, STATUS_FAILED, STATUS_TOO_FEW = "ok", "failed", "too_few_rows"
 TABLE_FIELDS = ["model", "n_rows", "fit_seconds", "status", "error", "classes"]
-SAVE_KIND = "GroupedEstimator"
 
 
 def isnull(value) -> bool:
@@ -144,9 +142,8 @@ class ModelTable:
         return state
 
     # --------------------------------------------------------- persistence
-    def save(self, path, *, params: dict, feature_cols: list) -> None:
-        """Write ``models.parquet``, ``metadata.json`` and the sha256 manifest to ``path``."""
-        directory = ModelDirectory(path).create()
+    def write(self, directory, *, params: dict, feature_cols: list) -> None:
+        """Write ``models.parquet`` and ``metadata.json`` into a save directory."""
         buffer = io.BytesIO()
         self.frame.to_parquet(buffer, index=False)
         directory.write("models.parquet", buffer.getvalue())
@@ -159,12 +156,10 @@ class ModelTable:
                 "params": dump_model(params).hex(),
             },
         )
-        directory.seal(SAVE_KIND)
 
     @classmethod
-    def load(cls, path):
-        """``(table, params, feature_cols)`` of a save, after the manifest check."""
-        files = ModelDirectory(path).verify(SAVE_KIND)
+    def read(cls, files: dict):
+        """``(table, params, feature_cols)`` from a verified save's ``{name: bytes}``."""
         metadata = json.loads(files["metadata.json"])
         params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
         frame = pd.read_parquet(io.BytesIO(files["models.parquet"]))

@@ -9,7 +9,13 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, cl
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import SPARK_CONSTRAINT, SparkEstimatorMixin, delegated_tags, estimator_has
+from .._base import (
+    SPARK_CONSTRAINT,
+    SparkEstimatorMixin,
+    delegated_tags,
+    estimator_has,
+    prediction_method,
+)
 from .._compat import HasMethods, Interval, StrOptions, fit_context
 from .._inputs import (
     VECTOR,
@@ -24,6 +30,10 @@ from ..exceptions import ColumnError, NotFittedError
 from ._udf import METHODS, predict_udf
 
 __all__ = ["SparkBatchPredictor"]
+
+_DATA = (
+    "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n    Data with the model's features."
+)
 
 
 class SparkBatchPredictor(
@@ -182,70 +192,38 @@ class SparkBatchPredictor(
         return self
 
     # ------------------------------------------------------------ methods
-    @available_if(estimator_has("predict"))
-    def predict(self, X):
-        """Predict with the wrapped estimator.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the model's features.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            numpy for local input; ``X`` plus ``output_col`` for Spark input.
-        """
-        return self._call("predict", X)
-
-    @available_if(estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities, in ``classes_`` order.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the model's features.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            numpy for local input; ``X`` plus an array<double> ``output_col`` for Spark.
-        """
-        return self._call("predict_proba", X)
-
-    @available_if(estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities, in ``classes_`` order.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the model's features.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            numpy for local input; ``X`` plus an array<double> ``output_col`` for Spark.
-        """
-        return self._call("predict_log_proba", X)
-
-    @available_if(estimator_has("decision_function"))
-    def decision_function(self, X):
-        """Decision function of the wrapped estimator.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the model's features.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            numpy for local input; ``X`` plus ``output_col`` (double for binary,
-            array<double> for multi-class) for Spark.
-        """
-        return self._call("decision_function", X)
+    predict = prediction_method(
+        "predict",
+        "Predict with the wrapped estimator.",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    numpy for local input; ``X`` plus "
+        "``output_col`` for Spark input.",
+        check=estimator_has("predict"),
+    )
+    predict_proba = prediction_method(
+        "predict_proba",
+        "Class probabilities, in ``classes_`` order.",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    numpy for local input; ``X`` plus an "
+        "array<double> ``output_col`` for Spark.",
+        check=estimator_has("predict_proba"),
+    )
+    predict_log_proba = prediction_method(
+        "predict_log_proba",
+        "Log class probabilities, in ``classes_`` order.",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    numpy for local input; ``X`` plus an "
+        "array<double> ``output_col`` for Spark.",
+        check=estimator_has("predict_log_proba"),
+    )
+    decision_function = prediction_method(
+        "decision_function",
+        "Decision function of the wrapped estimator.",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    numpy for local input; ``X`` plus "
+        "``output_col`` (double for binary,\n    array<double> for multi-class) for Spark.",
+        check=estimator_has("decision_function"),
+    )
 
     def transform(self, X):
         """Apply the configured ``method`` (Spark ML style: a fitted model is a transformer).
@@ -264,7 +242,7 @@ class SparkBatchPredictor(
         ndarray or pyspark.sql.DataFrame
             The method's numpy output for local input; ``X`` plus ``output_col`` for Spark.
         """
-        return self._call(self._method(), X)
+        return self._apply(self._method(), X)
 
     def _method(self):
         model = self.__dict__.get("estimator_", self.estimator)
@@ -273,21 +251,21 @@ class SparkBatchPredictor(
 
     @available_if(estimator_has("score"))
     def score(self, X, y, sample_weight=None):
-        """The wrapped estimator's ``score`` on local data.
+        """Delegate to the fitted estimator's own ``score`` (whatever its type defines).
 
         Parameters
         ----------
         X : pandas.DataFrame or array-like
-            Test samples.
+            Local data the estimator's ``score`` accepts.
         y : array-like
-            True labels.
+            Targets, as that ``score`` expects them.
         sample_weight : array-like, optional
-            Sample weights.
+            Passed on unchanged.
 
         Returns
         -------
         float
-            What the wrapped estimator's ``score`` returns.
+            The wrapped estimator's ``score(X, y, sample_weight=...)``.
         """
         if is_spark_dataframe(X):
             raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
@@ -337,7 +315,7 @@ class SparkBatchPredictor(
                 return getattr(model, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _call(self, method, X):
+    def _apply(self, method, X):
         self._validate_params()
         model = self.fitted_estimator()
         if not hasattr(model, method):

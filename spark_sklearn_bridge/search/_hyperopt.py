@@ -34,6 +34,7 @@ class SparkHyperoptSearchCV(SparkSearchMixin, BaseSearchCV):
     Parameters
     ----------
     estimator : estimator or Pipeline
+        The estimator whose hyperparameters are searched (cloned for every fit).
     search_space : dict, list of dicts, or Hyperopt space
         A Hyperopt expression (``hp.*``), or a scikit-learn style dict (a list of dicts is a
         choice between sub-spaces): lists become ``hp.choice``; ``scipy.stats`` ``uniform``,

@@ -9,16 +9,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils.metaestimators import available_if
 
 from .._base import (
     SPARK_CONSTRAINT,
+    ScoreByTypeMixin,
     SparkEstimatorMixin,
     check_fitted,
     delegated_tags,
+    prediction_method,
     python_scalar,
-    score_by_type,
-    scores_by_type,
 )
 from .._compat import HasMethods, fit_context
 from .._inputs import (
@@ -31,7 +30,7 @@ from .._inputs import (
     spark_column_kinds,
     to_pandas,
 )
-from .._persistence import ModelDirectory, spark_uri
+from .._persistence import SavedModelMixin, spark_uri
 from .._serialization import dump_model, load_model
 from .._session import get_spark
 from .._spark_jobs import spark_frame_with_row_id
@@ -40,7 +39,10 @@ from ._registry import FEATURES, LABEL, REGISTRY, FitInfo, label_index, pipeline
 
 __all__ = ["SparkMLEstimator"]
 
-_SAVE_KIND = "SparkMLEstimator"
+_DATA = (
+    "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n"
+    "    Data with the feature columns the model was fitted on."
+)
 #: Learned attributes mirrored from the exported last step, under scikit-learn's names.
 _MIRRORED = (
     "coef_",
@@ -72,7 +74,7 @@ def _last_step_kind(*kinds):
     return check
 
 
-class SparkMLEstimator(SparkEstimatorMixin, BaseEstimator):
+class SparkMLEstimator(SparkEstimatorMixin, SavedModelMixin, ScoreByTypeMixin, BaseEstimator):
     """Train the pyspark.ml counterpart of a scikit-learn estimator, with its semantics.
 
     Parameters
@@ -140,6 +142,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
     True
     """
 
+    _save_kind = "SparkMLEstimator"
+    _artifact_path = "spark_ml_estimator"
     _parameter_constraints = {
         "estimator": [HasMethods(["fit"])],
         "feature_cols": [None, str, list, tuple],
@@ -347,83 +351,37 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         return est
 
     # ------------------------------------------------------------- predict
-    @available_if(_last_step_has("predict"))
-    def predict(self, X):
-        """Predict with the Spark model.
+    predict = prediction_method(
+        "predict",
+        "Predict with the Spark model.",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    Local input: a numpy array in input row "
+        "order. Spark input: ``X`` plus\n    ``prediction_col`` (lazy).",
+        check=_last_step_has("predict"),
+    )
+    predict_proba = prediction_method(
+        "predict_proba",
+        "Class probabilities, columns in :attr:`classes_` order.",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    Local input: an array of shape "
+        "(n_samples, n_classes). Spark input: ``X``\n    plus an array<double> "
+        "``probability`` column.",
+        check=_last_step_has("predict_proba"),
+    )
+    transform = prediction_method(
+        "transform",
+        "Transformed features (scalers, PCA).",
+        data=_DATA,
+        returns="ndarray or pyspark.sql.DataFrame\n    Local input: a 2-D array. Spark input: "
+        "``X`` plus an array<double>\n    ``prediction_col``.",
+        check=_last_step_kind("transformer"),
+    )
 
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the feature columns the model was fitted on.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            Local input: a numpy array in input row order. Spark input: ``X`` plus
-            ``prediction_col`` (lazy).
-        """
-        return self._apply(X, "prediction")
-
-    @available_if(_last_step_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities, columns in :attr:`classes_` order.
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the feature columns the model was fitted on.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            Local input: an array of shape (n_samples, n_classes). Spark input: ``X`` plus an
-            array<double> ``probability`` column.
-        """
-        return self._apply(X, "probability")
-
-    @available_if(_last_step_kind("transformer"))
-    def transform(self, X):
-        """Transformed features (scalers, PCA).
-
-        Parameters
-        ----------
-        X : pyspark.sql.DataFrame, pandas.DataFrame or array-like
-            Data with the feature columns the model was fitted on.
-
-        Returns
-        -------
-        ndarray or pyspark.sql.DataFrame
-            Local input: a 2-D array. Spark input: ``X`` plus an array<double>
-            ``prediction_col``.
-        """
-        return self._apply(X, "transform")
-
-    @available_if(scores_by_type)
-    def score(self, X, y, sample_weight=None):
-        """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict` on local data.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or array-like
-            Test samples.
-        y : array-like
-            True labels.
-        sample_weight : array-like, optional
-            Sample weights.
-
-        Returns
-        -------
-        float
-            The score scikit-learn's ``score`` of the same estimator type returns.
-        """
-        if is_spark_dataframe(X):
-            raise TypeError("score takes pandas/numpy input; score Spark output with pyspark.")
-        return score_by_type(self.estimator, y, self.predict(X), sample_weight)
-
-    def _apply(self, X, what):
+    def _apply(self, method, X):
         from pyspark.ml.functions import vector_to_array
         from pyspark.sql import functions as F
 
+        what = {"predict_proba": "probability", "transform": "transform"}.get(method, "prediction")
         self._check_fitted()
         spark = get_spark(self.spark)
         local = not is_spark_dataframe(X)
@@ -475,70 +433,28 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         return hasattr(self, "spark_model_")
 
     # --------------------------------------------------------- persistence
-    def save(self, path):
-        """Save the fitted model to directory ``path`` (created; must not exist).
-
-        The Spark model is written by pyspark.ml's own writer to ``spark_model/``, then
-        ``metadata.json`` and a sha256 manifest of every file are written next to it.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A local path (on a cluster: one every node and the driver see) or a URI of a file
-            system both Spark and pyarrow open (``hdfs://``, ``s3://``/``s3a://``, ...).
-
-        Returns
-        -------
-        path : str or path-like
-            ``path``, as given.
-        """
-        self._check_fitted()
-        directory = ModelDirectory(path).create()
+    def _save(self, directory, path):
+        # pyspark.ml's own writer, through Spark's file system, into the same directory.
         self.spark_model_.write().save(spark_uri(path) + "/spark_model")
         params = {**self.get_params(deep=False), "spark": None}
+        classes = getattr(self, "classes_", None)
         directory.write_json(
             "metadata.json",
             {
                 "params": dump_model(params).hex(),
                 "features": self._features,
-                "classes": None
-                if getattr(self, "classes_", None) is None
-                else dump_model(self.classes_).hex(),
+                "classes": None if classes is None else dump_model(classes).hex(),
                 "kind": self._kind,
                 "stage_groups": self._stage_groups,
                 "output_col": self._output_col,
                 "named_input": self._named_input,
             },
         )
-        directory.seal(_SAVE_KIND)
-        return path
 
     @classmethod
-    def load(cls, path, *, spark=None):
-        """Load a model written by :meth:`save`, after checking every file's sha256.
-
-        The files include pickles: load saves only from places you trust.
-
-        Parameters
-        ----------
-        path : str or path-like
-            What was given to :meth:`save`.
-        spark : SparkSession, optional
-            Session for the loaded estimator.
-
-        Returns
-        -------
-        SparkMLEstimator
-            The fitted estimator.
-
-        Raises
-        ------
-        ModelIntegrityError
-            A file is missing, added or changed since the save.
-        """
+    def _load(cls, files, path, spark):
         from pyspark.ml import PipelineModel
 
-        files = ModelDirectory(path).verify(_SAVE_KIND)
         metadata = json.loads(files["metadata.json"])
         params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
         model = cls(**{**params, "spark": spark})
@@ -554,23 +470,6 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             named_input=metadata["named_input"],
         )
         return model
-
-    def log_to_mlflow(self, artifact_path="spark_ml_estimator"):
-        """Log :meth:`save`'s output as artifacts of the active MLflow run.
-
-        Parameters
-        ----------
-        artifact_path : str, default="spark_ml_estimator"
-            Artifact directory inside the run.
-
-        Returns
-        -------
-        str
-            The artifact URI (download it and pass the directory to :meth:`load`).
-        """
-        from .._mlflow import log_directory
-
-        return log_directory(self.save, artifact_path)
 
     def __sklearn_tags__(self):
         tags = delegated_tags(super().__sklearn_tags__(), self.estimator, input_tags=False)
