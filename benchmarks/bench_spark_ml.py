@@ -6,6 +6,10 @@
 (b) vs scikit-learn on the same data in memory (one machine).
 (c) Parity per registered estimator on data shipped with scikit-learn (see tests for the
     assertions): coefficient error, prediction agreement, adjusted Rand, R^2 / accuracy.
+(d) Stopping rules: LogisticRegression(max_iter=10000) on UNSCALED breast_cancer (569 rows,
+    badly conditioned), scikit-learn vs SparkMLEstimator, side by side: seconds, iterations,
+    ratio and prediction agreement. ``max_iter``/``tol`` are translated; each Spark L-BFGS
+    iteration is one Spark job, so small data pays Spark's per-job latency per iteration.
 
     python -m benchmarks.bench_spark_ml [--quick]
 """
@@ -120,6 +124,31 @@ def parity(rows):
         )
 
 
+def stopping_rules(rows):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    for max_iter in (100, 10_000):
+        estimator = linear_model.LogisticRegression(max_iter=max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            local, reference = timed(linear_model.LogisticRegression(max_iter=max_iter).fit, X, y)
+        ours, model = timed(SparkMLEstimator(estimator).fit, X, y)
+        rows.append(
+            {
+                "estimator": f"LogisticRegression(max_iter={max_iter})",
+                "scikit-learn s": round(local, 2),
+                "scikit-learn iter": int(reference.n_iter_[0]),
+                "SparkMLEstimator s": round(ours, 2),
+                "Spark iter": int(model.spark_model_.stages[-1].summary.totalIterations),
+                "x scikit-learn": round(ours / local, 1),
+                "agreement": round(accuracy_score(reference.predict(X), model.predict(X)), 4),
+            }
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
@@ -131,6 +160,9 @@ def main(argv=None):
     parity_rows = []
     parity(parity_rows)
     report("spark_ml_parity", parity_rows)
+    stopping_rows = []
+    stopping_rules(stopping_rows)
+    report("spark_ml_stopping_rules", stopping_rows)
 
 
 if __name__ == "__main__":
