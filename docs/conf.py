@@ -20,7 +20,15 @@ numpydoc_show_class_members = False
 # description; RT01: every function and method says what it returns; SA04: See Also entries
 # say why; GL02/GL03: well-formed sections; SS01/SS03: a one-line summary ending with a period.
 numpydoc_validation_checks = {
-    "GL02", "GL03", "PR01", "PR02", "PR07", "RT01", "SA04", "SS01", "SS03"
+    "GL02",
+    "GL03",
+    "PR01",
+    "PR02",
+    "PR07",
+    "RT01",
+    "SA04",
+    "SS01",
+    "SS03",
 }
 # Methods inherited from scikit-learn (documented there) and dunder methods are not ours.
 numpydoc_validation_exclude = {

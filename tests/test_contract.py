@@ -333,7 +333,7 @@ def test_mixed_types_reach_the_model_in_batch_prediction(spark, mixed):
     np.testing.assert_allclose(np.vstack(out["prediction"]), fitted.predict_proba(frame))
     labels = SparkBatchPredictor(fitted).predict(sdf).toPandas().sort_values("row")
     np.testing.assert_array_equal(labels["prediction"], fitted.predict(frame))
-    udf = predict_udf(fitted, feature_names=list(frame.columns), as_frame=True)
+    udf = predict_udf(fitted)  # failed with "could not convert string to float"
     selected = sdf.select("row", udf(*frame.columns).alias("p")).toPandas().sort_values("row")
     np.testing.assert_array_equal(selected["p"], fitted.predict(frame))
 

@@ -334,7 +334,6 @@ class SparkBatchPredictor(
             return_type=self.return_type,
             batch_size=self.batch_size,
             feature_names=columns.names,
-            as_frame=columns.as_frame,
             spark=get_spark(self.spark),
         )
         return X.withColumn(self.output_col, udf(*columns.exprs))
@@ -349,10 +348,10 @@ class SparkBatchPredictor(
 
 
 class _Columns:
-    """Feature expressions for the UDF, the names the model sees, and how it sees them."""
+    """Feature expressions for the UDF and the names the model sees."""
 
-    def __init__(self, exprs, names, as_frame=False):
-        self.exprs, self.names, self.as_frame = exprs, names, as_frame
+    def __init__(self, exprs, names):
+        self.exprs, self.names = exprs, names
 
 
 def _col(name):
@@ -397,8 +396,7 @@ def _feature_columns(model, X, feature_cols, exclude):
     if named and set(features) == set(names_in):
         features = list(names_in)  # matched by name: reorder to the fitted order
     check_string_features(model, kinds, features)
-    as_frame = named and any(kinds[c] != "numeric" for c in features)
-    return _Columns([_col(c) for c in features], list(names_in) if named else None, as_frame)
+    return _Columns([_col(c) for c in features], list(names_in) if named else None)
 
 
 class _PyfuncModel:

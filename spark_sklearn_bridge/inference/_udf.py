@@ -38,7 +38,6 @@ def predict_udf(
     return_type=None,
     batch_size=None,
     feature_names=None,
-    as_frame=False,
     spark=None,
 ):
     """Return an Arrow iterator UDF that scores feature columns with ``model``.
@@ -60,12 +59,10 @@ def predict_udf(
         ``0`` calls the model once per Arrow batch.
     feature_names : list of str, optional
         Names given to the columns before the model sees them. Default: the model's
-        ``feature_names_in_`` (so models fitted on DataFrames see DataFrames).
-    as_frame : bool, default=False
-        Give the model a pandas DataFrame built from the Arrow columns with their own types
-        (strings, booleans, dates, nulls), instead of one float64 matrix. Needed for
-        non-numeric features; requires ``feature_names``. :class:`SparkBatchPredictor`
-        decides this from the DataFrame's schema.
+        ``feature_names_in_`` (so models fitted on DataFrames see DataFrames). Batches of
+        numeric columns reach the model as one float64 matrix (in a DataFrame with these
+        names); batches with other types (strings, booleans with nulls, dates) as a pandas
+        DataFrame of the columns' own types, as ``toPandas`` makes it, which needs the names.
     spark : SparkSession, optional
         Default: :func:`get_spark`.
 
@@ -104,8 +101,6 @@ def predict_udf(
     if feature_names is None:
         names = getattr(model, "feature_names_in_", None)
         feature_names = list(names) if names is not None else None
-    if as_frame and feature_names is None:
-        raise ValueError("as_frame=True needs feature_names (the model's column names).")
     out_type = _return_type(model, method, return_type)
     blob = dump_model(model)
     body = partial(
@@ -113,7 +108,6 @@ def predict_udf(
         model=ship(get_spark(spark), model, blob=blob, what="model"),
         method=method,
         feature_names=feature_names,
-        as_frame=as_frame,
         arrow_type=_arrow_type(out_type),
         batch_size=DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size),
     )
@@ -159,15 +153,47 @@ def _arrow_type(spark_type):
 
 
 # -------------------------------------------------------------- executors
-def _score_batches(batches, *, model, method, feature_names, as_frame, arrow_type, batch_size):
+def _score_batches(batches, *, model, method, feature_names, arrow_type, batch_size):
     """arrow_udf body: Arrow feature columns in, one Arrow column out, batch by batch."""
     score = getattr(model.load(), method)
-    convert = partial(_frame, names=feature_names) if as_frame else _matrix
+    convert = partial(_features, names=feature_names)
     with limit_task_threads():
         for X in _rebatch(map(convert, batches), batch_size):
-            if feature_names is not None and not as_frame:
+            if feature_names is not None and not isinstance(X, pd.DataFrame):
                 X = pd.DataFrame(X, columns=feature_names, copy=False)
             yield _to_arrow(score(X), arrow_type)
+
+
+def _features(arrays, names):
+    """One batch's features: a float64 matrix when every column is numeric, else a frame."""
+    import pyarrow as pa
+
+    if not isinstance(arrays, (tuple, list)):
+        arrays = (arrays,)
+    if all(_numeric(a.type) for a in arrays) or (
+        len(arrays) == 1 and pa.types.is_list(arrays[0].type)
+    ):
+        return _matrix(arrays)
+    if names is None:
+        if all(_numeric(a.type) or pa.types.is_boolean(a.type) for a in arrays):
+            return _matrix(arrays)  # a model fitted on numpy saw booleans as 0 / 1
+        types = ", ".join(str(a.type) for a in arrays)
+        raise ValueError(
+            f"The feature columns include non-numeric types ({types}), and the model has no "
+            "feature names to build a DataFrame with: fit it on a pandas DataFrame (e.g. a "
+            "Pipeline that encodes those columns), or pass feature_names=[...]."
+        )
+    return _frame(arrays, names)
+
+
+def _numeric(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or (pa.types.is_decimal(arrow_type))
+    )
 
 
 def _rebatch(parts, batch_size):
