@@ -109,10 +109,6 @@ def estimator_has(name: str, attribute: str = "estimator"):
     return check
 
 
-def _supervised(self) -> bool:
-    return is_classifier(self.estimator) or is_regressor(self.estimator)
-
-
 def scores_by_type(self) -> bool:
     """``available_if`` check for ``score``: the wrapped estimator is a classifier or regressor.
 
@@ -120,7 +116,7 @@ def scores_by_type(self) -> bool:
     R^2); a clusterer's or transformer's ``score`` is a per-model quantity (inertia,
     likelihood) that has no row-wise combination, so the wrappers do not offer it.
     """
-    return _supervised(self)
+    return is_classifier(self.estimator) or is_regressor(self.estimator)
 
 
 class ScoreByTypeMixin:

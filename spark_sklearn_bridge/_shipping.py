@@ -7,7 +7,9 @@ sends them the cheapest way the session allows: a broadcast on classic Spark (ea
 fetches it once), the bytes themselves inside the task's closure on Spark Connect (which has
 no broadcasts). Tasks hold a small :class:`Shipment` and call :meth:`Shipment.load`, which
 deserializes at most once per Python worker process: the cache is keyed by the bytes'
-sha256, so two shipments of the same object share one entry, and it is bounded.
+sha256, so two shipments of the same object share one entry. It keeps the most recently used
+objects, at most 64 and at most 2 GiB of serialized bytes (a search's data, splits and scorers
+are a dozen entries; evicting one of them would deserialize it again for every task).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from ._session import is_spark_connect
 
 __all__ = ["Shipment", "ship", "worker_cache_misses"]
 
-_CACHE_SIZE = 8
-_cache: OrderedDict = OrderedDict()
+_CACHE_ENTRIES = 64
+_CACHE_BYTES = 2 * 2**30
+_cache: OrderedDict = OrderedDict()  # digest -> (object, serialized size)
 _cache_lock = threading.Lock()
 _misses = 0
 
@@ -54,15 +57,18 @@ class Shipment:
         with _cache_lock:
             if self.digest in _cache:
                 _cache.move_to_end(self.digest)
-                return _cache[self.digest]
+                return _cache[self.digest][0]
         source = self.source
         blob = source if isinstance(source, (bytes, bytearray)) else source.value
         value = load_model(blob, what=self.what)
         with _cache_lock:
             _misses += 1
-            _cache[self.digest] = value
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+            _cache[self.digest] = (value, len(blob))
+            while len(_cache) > 1 and (
+                len(_cache) > _CACHE_ENTRIES
+                or sum(size for _, size in _cache.values()) > _CACHE_BYTES
+            ):
+                _cache.popitem(last=False)  # least recently used first; never the newest
         return value
 
     def release(self, *, destroy: bool = False) -> None:
