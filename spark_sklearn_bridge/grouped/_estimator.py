@@ -281,6 +281,8 @@ class GroupedEstimator(
 
     def _reset(self):
         """Forget an earlier fit, so a fit that raises leaves the estimator unfitted."""
+        if "_table" in self.__dict__:
+            self._table.release()  # the executors' copy of the old models
         for name in (
             "_table",
             "group_cols_",
