@@ -152,6 +152,9 @@ def _start_local_jvm(master: str, conf: dict | None = None) -> dict:
 
     PySpark would start the same JVM the same way (``launch_gateway`` with the session's conf);
     we only pass ``stderr=PIPE`` and forward every line but start-up noise to our own stderr.
+    That needs pyspark internals (``launch_gateway(popen_kwargs=...)``, ``SparkContext.
+    _gateway``/``_jvm``/``_lock``): there is no public hook for the JVM's stderr. They are
+    used here only; ``tests/test_compat.py`` fails when they move.
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway

@@ -69,3 +69,16 @@ def test_a_backend_can_hand_a_call_back_to_the_previous_backend():
     with parallel_config(backend=HandsBack()):
         assert Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(3)) == [0, 1, 2]
     assert type(_compat.get_active_backend()[0]) is type(previous)
+
+
+def test_pyspark_internals_the_embedded_session_starts_its_jvm_with(spark):
+    """``_session._start_local_jvm`` starts the driver JVM as pyspark does, only with its
+    stderr piped (to drop start-up noise): it needs these pyspark internals."""
+    import inspect
+
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    assert "popen_kwargs" in inspect.signature(launch_gateway).parameters
+    for name in ("_gateway", "_jvm", "_lock"):
+        assert hasattr(SparkContext, name), name
