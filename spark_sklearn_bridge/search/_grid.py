@@ -35,6 +35,12 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
     n_spark_jobs_ : int
         Spark jobs the search ran (one per batch of candidates).
 
+    See Also
+    --------
+    SparkRandomizedSearchCV : samples candidates instead of trying them all.
+    SparkHyperoptSearchCV : proposes candidates from the scores so far (TPE).
+    sklearn.model_selection.GridSearchCV : the class this replaces.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -114,6 +120,12 @@ n_splits_, refit_time_, multimetric_ :
         As in :class:`sklearn.model_selection.RandomizedSearchCV`.
     n_spark_jobs_ : int
         Spark jobs the search ran.
+
+    See Also
+    --------
+    SparkGridSearchCV : tries every candidate of a grid.
+    SparkHyperoptSearchCV : proposes candidates from the scores so far (TPE).
+    sklearn.model_selection.RandomizedSearchCV : the class this replaces.
 
     Examples
     --------

@@ -75,6 +75,12 @@ n_splits_, refit_time_, multimetric_ :
     n_spark_jobs_ : int
         Spark jobs the search ran itself (one per round with ``backend="spark"``).
 
+    See Also
+    --------
+    SparkRandomizedSearchCV : random candidates, scikit-learn's own sampling.
+    SparkGridSearchCV : every candidate of a grid.
+    sklearn.model_selection.RandomizedSearchCV : scikit-learn's random search.
+
     Examples
     --------
     >>> from hyperopt import hp
