@@ -368,3 +368,17 @@ def test_logistic_regression_stops_where_scikit_learn_would(spark):
     X, y = load_iris(return_X_y=True, as_frame=True)
     model = SparkMLEstimator(LogisticRegression(max_iter=5)).fit(X, y)
     assert model.spark_model_.stages[-1].summary.totalIterations <= 5
+
+
+def test_bad_search_parameters_fail_before_spark_input_is_collected(spark, diabetes):
+    X, y = diabetes
+    sdf = spark.createDataFrame(X.assign(y=y))
+    collected = []
+    original = type(sdf).toPandas
+    try:
+        type(sdf).toPandas = lambda self: collected.append(1) or original(self)
+        with pytest.raises(ValueError, match="'parallelism' parameter of SparkGridSearchCV"):
+            SparkGridSearchCV(Ridge(), {"alpha": [1.0]}, parallelism=0, label_col="y").fit(sdf)
+    finally:
+        type(sdf).toPandas = original
+    assert not collected

@@ -77,6 +77,7 @@ class SparkSearchMixin(SparkEstimatorMixin):
         self : object
             The fitted search.
         """
+        self._validate_params()  # before the collect job of Spark input
         kinds = spark_column_kinds(X.schema) if is_spark_dataframe(X) else None
         X, y = collect_features(
             X, y, feature_cols=self.feature_cols, label_col=self.label_col, what="The data"
