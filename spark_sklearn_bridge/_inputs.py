@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .exceptions import ColumnError, EmptyInputError
@@ -22,11 +21,12 @@ __all__ = [
     "check_y_none",
     "collect_features",
     "is_spark_dataframe",
+    "n_rows",
+    "numeric_only",
     "pandas_column_kinds",
     "resolve_columns",
     "spark_column_kinds",
     "to_pandas",
-    "to_pandas_frame",
 ]
 
 #: Name of the helper column that carries input row order through a Spark round trip.
@@ -91,11 +91,6 @@ def pandas_column_kinds(frame: pd.DataFrame) -> dict:
         else str(dtype)
         for col, dtype in frame.dtypes.items()
     }
-
-
-def is_scalar_kind(kind: str) -> bool:
-    """Not an array / Vector column (numeric, string, date, ...)."""
-    return kind != VECTOR
 
 
 def _missing_error(setting: str, missing: Sequence, available: Iterable) -> ColumnError:
@@ -203,25 +198,6 @@ def resolve_columns(
     if not features:
         raise ColumnError("No feature columns are left after removing group/label columns.")
     return features
-
-
-def to_pandas_frame(X, *, columns=None) -> pd.DataFrame:
-    """pandas DataFrame view of array-like ``X``; numpy columns are named ``x0, x1, ...``.
-
-    A pandas DataFrame is returned as is (no copy); its row order is the caller's row order.
-    """
-    if isinstance(X, pd.DataFrame):
-        return X
-    if isinstance(X, pd.Series):
-        return X.to_frame()
-    array = np.asarray(X)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2:
-        raise ValueError(f"Expected 2D array-like input, got an array of shape {array.shape}.")
-    if columns is None:
-        columns = [f"x{i}" for i in range(array.shape[1])]
-    return pd.DataFrame(array, columns=columns)
 
 
 def check_y_none(X, y) -> None:

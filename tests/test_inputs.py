@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import pytest
 from pyspark.ml.linalg import Vectors
@@ -9,7 +8,6 @@ from spark_sklearn_bridge._inputs import (
     pandas_column_kinds,
     resolve_columns,
     spark_column_kinds,
-    to_pandas_frame,
 )
 from spark_sklearn_bridge.exceptions import ColumnError
 
@@ -89,12 +87,3 @@ def test_vector_features_only_where_allowed(spark):
         resolve_columns(kinds, feature_cols=["a"])
     with pytest.raises(ColumnError, match="use one such column alone"):
         resolve_columns(kinds, feature_cols=["a", "x"], allow_vector=True)
-
-
-def test_numpy_becomes_a_named_frame_in_row_order():
-    X = np.arange(6.0).reshape(3, 2)
-    frame = to_pandas_frame(X)
-    assert list(frame.columns) == ["x0", "x1"]
-    np.testing.assert_array_equal(frame.to_numpy(), X)
-    with pytest.raises(ValueError, match="2D"):
-        to_pandas_frame(np.zeros((2, 2, 2)))
