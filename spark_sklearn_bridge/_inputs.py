@@ -20,6 +20,7 @@ __all__ = [
     "check_string_features",
     "check_y_none",
     "collect_features",
+    "column",
     "is_spark_dataframe",
     "n_rows",
     "numeric_only",
@@ -247,12 +248,13 @@ def collect_features(X, y, *, feature_cols, label_col, exclude=(), what="The inp
         default_any_type=True,
     )
     label = [label_col] if label_col is not None else []
-    frame = to_pandas(X.select(*[_quoted(c) for c in features + label]))
+    frame = to_pandas(X.select(*[column(c) for c in features + label]))
     check_not_empty(len(frame), what)
     return frame[features], (frame[label_col].to_numpy() if label_col is not None else None)
 
 
-def _quoted(name: str):
+def column(name: str):
+    """``F.col`` of a column by its exact name (quoted: dots and backticks are literal)."""
     from pyspark.sql import functions as F
 
     return F.col(f"`{name.replace('`', '``')}`")

@@ -14,6 +14,7 @@ from ._progress import TaskProgress, progress_bar, progress_enabled
 from ._session import is_spark_connect
 
 __all__ = [
+    "cluster_cores",
     "default_partitions",
     "key_runs",
     "same_key",
@@ -23,11 +24,20 @@ __all__ = [
 ]
 
 
-def default_partitions(spark, per_core: int = 2) -> int:
-    """How many partitions to pack work into: a few per core, so skew evens out."""
+def cluster_cores(spark) -> int:
+    """Cores the session's cluster offers tasks (``defaultParallelism``). A Spark Connect
+    client cannot see them; ``spark.sql.shuffle.partitions`` stands in there."""
     if is_spark_connect(spark):
-        return int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
-    return max(1, per_core * spark.sparkContext.defaultParallelism)
+        return int(spark.conf.get("spark.sql.shuffle.partitions"))
+    return spark.sparkContext.defaultParallelism
+
+
+def default_partitions(spark, per_core: int = 2) -> int:
+    """How many partitions to pack work into: a few per core, so skew evens out (on Connect,
+    where the cores are unknown, the shuffle partitions themselves)."""
+    if is_spark_connect(spark):
+        return cluster_cores(spark)
+    return max(1, per_core * cluster_cores(spark))
 
 
 def spark_frame_with_row_id(spark, frame: pd.DataFrame):

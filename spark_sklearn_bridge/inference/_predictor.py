@@ -21,6 +21,7 @@ from .._inputs import (
     VECTOR,
     check_string_features,
     collect_features,
+    column,
     is_spark_dataframe,
     resolve_columns,
     spark_column_kinds,
@@ -354,12 +355,6 @@ class _Columns:
         self.exprs, self.names = exprs, names
 
 
-def _col(name):
-    from pyspark.sql import functions as F
-
-    return F.col(f"`{name.replace('`', '``')}`")
-
-
 def _feature_columns(model, X, feature_cols, exclude):
     """Spark column expressions for the model's features, matched by name where possible."""
     from pyspark.ml.functions import vector_to_array
@@ -383,9 +378,9 @@ def _feature_columns(model, X, feature_cols, exclude):
         allow_other=named,  # a model fitted on a DataFrame may encode non-numeric columns
     )
     if len(features) == 1 and kinds[features[0]] == VECTOR:
-        column = features[0]
-        is_udt = type(X.schema[column].dataType).__name__ == "VectorUDT"
-        expr = vector_to_array(_col(column)) if is_udt else _col(column)
+        name = features[0]
+        is_udt = type(X.schema[name].dataType).__name__ == "VectorUDT"
+        expr = vector_to_array(column(name)) if is_udt else column(name)
         return _Columns([expr.cast("array<double>")], list(names_in) if named else None)
     n_expected = getattr(model, "n_features_in_", None)
     if n_expected is not None and len(features) != n_expected:
@@ -396,7 +391,7 @@ def _feature_columns(model, X, feature_cols, exclude):
     if named and set(features) == set(names_in):
         features = list(names_in)  # matched by name: reorder to the fitted order
     check_string_features(model, kinds, features)
-    return _Columns([_col(c) for c in features], list(names_in) if named else None)
+    return _Columns([column(c) for c in features], list(names_in) if named else None)
 
 
 class _PyfuncModel:

@@ -37,7 +37,6 @@ from .._compat import (
     get_active_backend,
 )
 from .._inputs import to_pandas
-from .._session import is_spark_connect
 from .._shipping import ship
 from .._spark_jobs import track_job_progress
 from .._threads import limit_task_threads
@@ -319,10 +318,3 @@ class SparkFitBackend(ParallelBackendBase):
 
     def get_nested_backend(self):
         return SequentialBackend(nesting_level=(self.nesting_level or 0) + 1), None
-
-
-def default_parallelism(spark) -> int:
-    """Fits to run at once: the cluster's cores (Connect: ``spark.sql.shuffle.partitions``)."""
-    if is_spark_connect(spark):
-        return int(spark.conf.get("spark.sql.shuffle.partitions", "2"))
-    return spark.sparkContext.defaultParallelism

@@ -20,7 +20,8 @@ from .._inputs import (
     spark_column_kinds,
 )
 from .._session import get_spark
-from ._backend import SparkFitBackend, SparkTaskRunner, default_parallelism
+from .._spark_jobs import cluster_cores
+from ._backend import SparkFitBackend, SparkTaskRunner
 
 __all__ = ["EXTRA_CONSTRAINTS", "EXTRA_DOC", "SparkSearchMixin"]
 
@@ -85,7 +86,7 @@ class SparkSearchMixin(SparkEstimatorMixin):
         if kinds is not None:  # collected from Spark: refuse strings for numbers-only models
             check_string_features(self.estimator, kinds, list(X.columns))
         spark = get_spark(self.spark)
-        parallelism = self.parallelism or default_parallelism(spark)
+        parallelism = self.parallelism or cluster_cores(spark)
         runner = SparkTaskRunner(spark, self, parallelism=parallelism, progress=self.progress)
         runner.fit_data = (X, y, params)
         self._runner = runner
