@@ -53,7 +53,7 @@ def predict_local(est, method, frame):
         else:
             usable.append((position, rows))
     handle_unseen(est, unseen, n_unseen)
-    classes, features = table.classes(), list(est.feature_names_in_)
+    classes, features = getattr(est, "classes_", None), list(est.feature_names_in_)
     as_numpy = fits_numpy_like_pandas(est.estimator, features) and all_numeric(frame, features)
     pieces = [
         group_output(table.model_at(p), frame.iloc[rows], method, features, classes, as_numpy)
@@ -82,7 +82,7 @@ def predict_spark(est, method, X):
     usable = table.usable()
     if not X.isStreaming:
         _check_unseen_spark(est, spark, X, usable)
-    classes = table.classes()
+    classes = getattr(est, "classes_", None)  # the union of group classes, set at fit
     out_type = output_type(method, classes=classes, clusterer=is_clusterer(est.estimator))
     schema = T.StructType([*X.schema.fields, T.StructField(est.prediction_col, out_type)])
     features = list(est.feature_names_in_)
