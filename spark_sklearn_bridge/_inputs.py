@@ -222,7 +222,13 @@ def to_pandas(df) -> pd.DataFrame:
     Connect stores ``PlanMetrics`` objects there; they are not data, and they break anything
     that serializes ``attrs`` (Parquet metadata, JSON).
     """
-    frame = df.toPandas()
+    import warnings
+
+    with warnings.catch_warnings():
+        # A job that fails midway raises its error; pyspark also warns that Arrow "can not
+        # continue", which says nothing more.
+        warnings.filterwarnings("ignore", "toPandas attempted Arrow optimization")
+        frame = df.toPandas()
     frame.attrs.clear()
     return frame
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from .._inputs import (
     spark_column_kinds,
     to_pandas,
 )
+from .._isolation import is_worker_crash
 from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
 from .._serialization import dump_model
@@ -82,6 +84,14 @@ class GroupedEstimator(
         prediction is null (NaN for numpy output) and a :class:`UserWarning` counts them.
         Both are checked before the prediction job on pandas and batch Spark input; on a
         streaming DataFrame the check happens row by row inside the job.
+    group_timeout : float, optional
+        Seconds one group's fit may take. When set, every group is fitted in its own child
+        process (forked from the Spark task's Python worker, about a millisecond each); one
+        that runs longer is killed and recorded as failed (``on_error`` decides what follows).
+        Without it, groups are fitted in the task's process, and a process that dies (a crash
+        in native code, the out-of-memory killer) makes ``fit`` run the affected job again
+        with every group isolated, so the group responsible is named and recorded instead of
+        the whole fit failing.
     n_partitions : int, optional
         Partitions the groups are packed into. Default: 2 per core (classic Spark) or
         ``spark.sql.shuffle.partitions`` (Spark Connect).
@@ -163,6 +173,7 @@ class GroupedEstimator(
         "on_error": [StrOptions({"raise", "skip"})],
         "min_rows": [Interval(Integral, 1, None, closed="left")],
         "unseen_groups": [StrOptions({"raise", "null"})],
+        "group_timeout": [None, Interval(Real, 0, None, closed="neither")],
         "n_partitions": [None, Interval(Integral, 1, None, closed="left")],
         "progress": [None, "boolean"],
         "spark": SPARK_CONSTRAINT,
@@ -179,6 +190,7 @@ class GroupedEstimator(
         on_error="raise",
         min_rows=1,
         unseen_groups="raise",
+        group_timeout=None,
         n_partitions=None,
         progress=None,
         spark=None,
@@ -191,6 +203,7 @@ class GroupedEstimator(
         self.on_error = on_error
         self.min_rows = min_rows
         self.unseen_groups = unseen_groups
+        self.group_timeout = group_timeout
         self.n_partitions = n_partitions
         self.progress = progress
         self.spark = spark
@@ -310,21 +323,37 @@ class GroupedEstimator(
         columns = group_cols + features + ([label] if label else []) + [ROW_ID]
         packed = data.select(*columns).repartition(n_partitions, *group_cols)
         schema = table_schema(data.schema[c] for c in group_cols)
-        with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
-            fit_partition_ = partial(
-                fit_partition,
-                estimator_blob=dump_model(self.estimator),
-                group_cols=group_cols,
-                feature_cols=features,
-                label_col=label,
-                min_rows=int(self.min_rows),
-                fit_params=fit_params,
-                stop_on_failure=self.on_error == "raise",
-                progress=bar.reporter,
-            )
-            table = to_pandas(packed.mapInPandas(fit_partition_, schema))
-            bar.wait_for(len(table))
-        return table
+        fit_partition_ = partial(
+            fit_partition,
+            estimator_blob=dump_model(self.estimator),
+            group_cols=group_cols,
+            feature_cols=features,
+            label_col=label,
+            min_rows=int(self.min_rows),
+            fit_params=fit_params,
+            stop_on_failure=self.on_error == "raise",
+            timeout=self.group_timeout,
+        )
+        isolate = self.group_timeout is not None
+        while True:
+            with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
+                job = partial(fit_partition_, progress=bar.reporter, isolate=isolate)
+                try:
+                    table = to_pandas(packed.mapInPandas(job, schema))
+                except Exception as exc:
+                    if isolate or not is_worker_crash(exc):
+                        raise
+                    warnings.warn(
+                        "A Spark Python worker died while fitting groups (a crash in native "
+                        "code or the out-of-memory killer); fitting again with each group in "
+                        "its own process, to find and record the group responsible.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    isolate = True
+                    continue
+                bar.wait_for(len(table))
+            return table
 
     # ----------------------------------------------------------- accessors
     @property

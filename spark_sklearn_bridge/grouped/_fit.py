@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from .._base import python_scalar
 from .._inputs import ROW_ID
+from .._isolation import run_isolated
 from .._serialization import dump_model, load_model
 from .._threads import limit_task_threads
 from ._store import STATUS_FAILED, STATUS_OK, STATUS_TOO_FEW, TABLE_FIELDS, isnull
@@ -52,6 +55,8 @@ def fit_partition(
     fit_params,
     stop_on_failure,
     progress,
+    isolate=False,
+    timeout=None,
 ):
     """mapInPandas body: fit every group of one hash partition.
 
@@ -60,6 +65,9 @@ def fit_partition(
     group's rows in input order, so every fit sees exactly the rows a by-hand fit would.
     With ``stop_on_failure`` (``on_error="raise"``) the partition stops at its first failed
     group: the fit is going to raise, so the remaining groups would be wasted work.
+    With ``isolate`` each group is fitted in a child process (:mod:`.._isolation`), killed
+    after ``timeout`` seconds: a group that crashes, is killed or hangs is recorded as failed
+    and the partition goes on.
     """
     frames = [b for b in batches if len(b)]
     if not frames:
@@ -78,7 +86,11 @@ def fit_partition(
                 None if isnull(k) else k for k in (key if isinstance(key, tuple) else (key,))
             )
             y = labels[positions] if labels is not None else None
-            record = _fit_one(estimator, key, features, positions, y, min_rows, fit_params)
+            fit = partial(_fit_one, estimator, key, features, positions, y, min_rows, fit_params)
+            if isolate:
+                record = _fit_isolated(fit, _record(key, len(positions)), group_cols, timeout)
+            else:
+                record = fit()
             rows.append(record)
             if progress is not None:
                 progress.add(1)
@@ -91,6 +103,18 @@ def fit_partition(
         progress.flush()
     if rows:
         yield _table_frame(rows, group_cols)
+
+
+def _fit_isolated(fit, record, group_cols, timeout):
+    """``fit()`` in a child process; a crash, kill or timeout becomes a failed ``record``."""
+    start = time.perf_counter()
+    key = {c: python_scalar(k) for c, k in zip(group_cols, record["key"])}
+    name = f"The fit of group {key}"
+    outcome = run_isolated(fit, timeout, name=name)
+    if outcome.failure is None:
+        return outcome.value
+    elapsed = time.perf_counter() - start
+    return {**record, "status": STATUS_FAILED, "error": outcome.failure, "fit_seconds": elapsed}
 
 
 def fits_numpy_like_pandas(estimator, feature_cols) -> bool:
@@ -125,9 +149,8 @@ class _FeatureSource:
         return self.data[positions] if self.use_numpy else self.data.take(positions)
 
 
-def _fit_one(estimator, key, features, positions, y, min_rows, fit_params):
-    n_rows = len(positions)
-    record = {
+def _record(key, n_rows):
+    return {
         "key": key,
         "model": None,
         "n_rows": n_rows,
@@ -136,6 +159,11 @@ def _fit_one(estimator, key, features, positions, y, min_rows, fit_params):
         "error": None,
         "classes": None,
     }
+
+
+def _fit_one(estimator, key, features, positions, y, min_rows, fit_params):
+    n_rows = len(positions)
+    record = _record(key, n_rows)
     if n_rows < min_rows:
         record.update(status=STATUS_TOO_FEW, error=f"{n_rows} rows < min_rows={min_rows}")
         return record

@@ -23,12 +23,14 @@ import pickle
 import sys
 import traceback
 import uuid
+import warnings
 import weakref
 from functools import partial
 
 import cloudpickle
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from .._compat import (
     FallbackToBackend,
@@ -37,6 +39,7 @@ from .._compat import (
     get_active_backend,
 )
 from .._inputs import to_pandas
+from .._isolation import is_worker_crash, run_isolated
 from .._shipping import ship
 from .._spark_jobs import track_job_progress
 from .._threads import limit_task_threads
@@ -48,16 +51,64 @@ _SCALARS = (str, bytes, int, float, complex, bool, type(None), np.generic)
 
 
 # ------------------------------------------------------------------ executors
-def _run_fit_tasks(batches, *, shipments):
-    """mapInPandas body: run pickled joblib task lists; return pickled outcomes."""
+def _run_fit_tasks(batches, *, shipments, isolate=False, timeout=None):
+    """mapInPandas body: run pickled joblib task lists; return pickled outcomes.
+
+    With ``isolate``, each task list runs in a child process (:mod:`.._isolation`) killed
+    after ``timeout`` seconds; a crash or timeout is reported as that candidate's fit error.
+    """
+    run = partial(_run_isolated, timeout=timeout) if isolate else _run_items
     with limit_task_threads():
         for frame in batches:
-            results = [_run_one(payload, shipments) for payload in frame["payload"]]
+            results = []
+            for payload in frame["payload"]:
+                items = _SharedUnpickler(io.BytesIO(payload), shipments).load()
+                results.append(run(items))
             yield pd.DataFrame({"task": frame["task"].to_numpy(), "result": results})
 
 
-def _run_one(payload, shipments):
-    items = _SharedUnpickler(io.BytesIO(payload), shipments).load()
+def _run_isolated(items, *, timeout):
+    name = "The fit of " + _describe(items)
+    outcome = run_isolated(partial(_run_items, items), timeout, name=name)
+    if outcome.failure is None:
+        return outcome.value
+    # Replay the tasks with a stand-in estimator whose fit raises the failure: scikit-learn's
+    # own error_score handling then records it (error_score=nan) or raises it ("raise").
+    return _run_items([_failing(item, outcome.failure) for item in items])
+
+
+def _describe(items) -> str:
+    kwargs = items[0][2] if items else {}
+    split = kwargs.get("split_progress")
+    where = f" on split {split[0] + 1} of {split[1]}" if split else ""
+    return f"candidate {kwargs.get('parameters')}{where}"
+
+
+def _failing(item, message):
+    func, args, kwargs = item
+    if args and hasattr(args[0], "fit"):  # _fit_and_score(estimator, X, y, ...)
+        return func, (_FailedFit(message), *args[1:]), kwargs
+    return _raise, (CandidateFitError(message, params=repr(kwargs.get("parameters"))),), {}
+
+
+def _raise(exc):
+    raise exc
+
+
+class _FailedFit(BaseEstimator):
+    """Stands in for an estimator whose fit crashed or timed out in a child process."""
+
+    def __init__(self, message=""):
+        self.message = message
+
+    def set_params(self, **params):
+        return self  # the candidate's parameters: nothing left to set
+
+    def fit(self, *args, **kwargs):
+        raise CandidateFitError(self.message)
+
+
+def _run_items(items):
     output = io.StringIO()  # what the fits print (verbose > 2) goes back to the driver
     try:
         with contextlib.redirect_stdout(output):
@@ -121,10 +172,13 @@ class SparkTaskRunner:
         Fits Spark runs at once.
     progress : bool or None
         Progress bar of finished tasks.
+    timeout : float or None
+        Seconds one fit may take (each then runs in a child process of the task).
     """
 
-    def __init__(self, spark, search, *, parallelism, progress=None):
+    def __init__(self, spark, search, *, parallelism, progress=None, timeout=None):
         self.spark = spark
+        self.timeout = timeout
         self.search = search
         self.parallelism = parallelism
         self.progress = progress
@@ -160,15 +214,7 @@ class SparkTaskRunner:
             buffer = io.BytesIO()
             _SharedPickler(buffer, tokens).dump(items)
             payloads.append(buffer.getvalue())
-        frame = pd.DataFrame({"task": np.arange(len(payloads)), "payload": payloads})
-        job = (
-            self.spark.createDataFrame(frame, "task long, payload binary")
-            .repartition(max(1, min(len(payloads), 4 * self.parallelism)))
-            .mapInPandas(partial(_run_fit_tasks, shipments=shipments), "task long, result binary")
-        )
-        with track_job_progress(self.spark, f"fitting {len(payloads)} fits", self.progress):
-            rows = to_pandas(job)
-        self.n_jobs_run += 1
+        rows = self._run_job(payloads, shipments)
         results = dict(zip(rows["task"], rows["result"]))
         for index, future in enumerate(pending):
             outcome = pickle.loads(results[index])
@@ -180,6 +226,39 @@ class SparkTaskRunner:
         for future in pending:
             if future.callback is not None:  # lets joblib dispatch more (pre_dispatch != "all")
                 future.callback(future.value)
+
+    def _run_job(self, payloads, shipments):
+        """One Spark job over the payloads; run again with every fit isolated in a child
+        process if a Python worker died, so the candidate responsible is recorded."""
+        frame = pd.DataFrame({"task": np.arange(len(payloads)), "payload": payloads})
+        tasks = self.spark.createDataFrame(frame, "task long, payload binary").repartition(
+            max(1, min(len(payloads), 4 * self.parallelism))
+        )
+        isolate = self.timeout is not None
+        while True:
+            body = partial(
+                _run_fit_tasks, shipments=shipments, isolate=isolate, timeout=self.timeout
+            )
+            job = tasks.mapInPandas(body, "task long, result binary")
+            try:
+                with track_job_progress(
+                    self.spark, f"fitting {len(payloads)} fits", self.progress
+                ):
+                    rows = to_pandas(job)
+            except Exception as exc:
+                if isolate or not is_worker_crash(exc):
+                    raise
+                warnings.warn(
+                    "A Spark Python worker died while fitting candidates (a crash in native "
+                    "code or the out-of-memory killer); fitting them again each in its own "
+                    "process, to find and record the candidate responsible.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                isolate = True
+                continue
+            self.n_jobs_run += 1
+            return rows
 
     def _portable(self, item):
         """A task as it travels: ``caller`` (the search, which scikit-learn passes only for

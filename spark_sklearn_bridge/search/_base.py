@@ -7,7 +7,7 @@ own ``BaseSearchCV``; :class:`SparkSearchMixin` only makes the fits run on Spark
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 from joblib import parallel_config
 
@@ -39,6 +39,14 @@ EXTRA_DOC = """
         best estimator. Uses the active MLflow tracking URI.
     progress : bool, optional
         Progress bar of finished Spark tasks. Default: on a terminal and not in CI.
+    candidate_timeout : float, optional
+        Seconds one candidate x fold fit may take. When set, every fit runs in its own child
+        process of the Spark task (forked, about a millisecond); one that runs longer is
+        killed and handled like a failed fit: ``error_score`` is recorded with a message
+        naming the candidate, or ``error_score="raise"`` raises :class:`CandidateFitError`.
+        Without it, a Python worker that dies (a crash in native code, the out-of-memory
+        killer) makes the search run that batch again with every fit isolated, so the
+        candidate responsible is handled the same way instead of the search failing.
 """
 
 EXTRA_CONSTRAINTS = {
@@ -48,6 +56,7 @@ EXTRA_CONSTRAINTS = {
     "label_col": [None, str],
     "mlflow": ["boolean"],
     "progress": [None, "boolean"],
+    "candidate_timeout": [None, Interval(Real, 0, None, closed="neither")],
 }
 
 
@@ -87,7 +96,13 @@ class SparkSearchMixin(SparkEstimatorMixin):
             check_string_features(self.estimator, kinds, list(X.columns))
         spark = get_spark(self.spark)
         parallelism = self.parallelism or cluster_cores(spark)
-        runner = SparkTaskRunner(spark, self, parallelism=parallelism, progress=self.progress)
+        runner = SparkTaskRunner(
+            spark,
+            self,
+            parallelism=parallelism,
+            progress=self.progress,
+            timeout=self.candidate_timeout,
+        )
         runner.fit_data = (X, y, params)
         self._runner = runner
         try:

@@ -76,6 +76,7 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         label_col=None,
         mlflow=False,
         progress=None,
+        candidate_timeout=None,
     ):
         super().__init__(
             estimator,
@@ -95,6 +96,7 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         self.label_col = label_col
         self.mlflow = mlflow
         self.progress = progress
+        self.candidate_timeout = candidate_timeout
 
 
 class SparkRandomizedSearchCV(SparkSearchMixin, RandomizedSearchCV):
@@ -165,6 +167,7 @@ n_splits_, refit_time_, multimetric_ :
         label_col=None,
         mlflow=False,
         progress=None,
+        candidate_timeout=None,
     ):
         super().__init__(
             estimator,
@@ -186,3 +189,4 @@ n_splits_, refit_time_, multimetric_ :
         self.label_col = label_col
         self.mlflow = mlflow
         self.progress = progress
+        self.candidate_timeout = candidate_timeout

@@ -134,6 +134,7 @@ n_splits_, refit_time_, multimetric_ :
         label_col=None,
         mlflow=False,
         progress=None,
+        candidate_timeout=None,
     ):
         super().__init__(
             estimator,
@@ -160,6 +161,7 @@ n_splits_, refit_time_, multimetric_ :
         self.label_col = label_col
         self.mlflow = mlflow
         self.progress = progress
+        self.candidate_timeout = candidate_timeout
 
     def fit(self, X, y=None, **params):
         """Run the search: rounds of Hyperopt proposals, each fitted as one Spark job.
