@@ -16,6 +16,7 @@ from .exceptions import ColumnError, EmptyInputError
 __all__ = [
     "ROW_ID",
     "as_column_list",
+    "check_column_names",
     "check_not_empty",
     "check_string_features",
     "check_y_none",
@@ -30,6 +31,9 @@ __all__ = [
     "to_pandas",
 ]
 
+#: Prefix of every helper column the package adds to a user's data; input columns may not
+#: use it, so a helper column can never overwrite (or be read as) a user's column.
+RESERVED_PREFIX = "__ssb_"
 #: Name of the helper column that carries input row order through a Spark round trip.
 ROW_ID = "__ssb_row_id__"
 
@@ -64,10 +68,47 @@ def as_column_list(cols, name: str, *, allow_none: bool = True) -> list | None:
     return cols
 
 
-def spark_column_kinds(schema) -> dict[str, str]:
-    """Map each top-level column of a Spark schema to ``numeric``, ``vector`` or its type name."""
+def check_column_names(names) -> None:
+    """Refuse input columns the package cannot address unambiguously.
+
+    Two columns with one name (Spark's ``AMBIGUOUS_REFERENCE``, pandas' frame-valued
+    ``df[name]``) and names with the package's reserved prefix (its helper columns) are
+    errors that name the columns. Any other name works, dots and spaces included: columns
+    reach Spark SQL quoted (:func:`column`).
+
+    Raises
+    ------
+    ColumnError
+    """
+    seen, dupes = set(), []
+    for name in names:
+        if name in seen and name not in dupes:
+            dupes.append(name)
+        seen.add(name)
+    if dupes:
+        raise ColumnError(
+            f"The data has more than one column named {dupes}: a column must be named "
+            "uniquely to be used. Rename or drop the duplicates (after a join, select the "
+            "columns you need with aliases)."
+        )
+    reserved = [n for n in names if isinstance(n, str) and n.startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise ColumnError(
+            f"Columns {reserved} start with {RESERVED_PREFIX!r}, which is reserved for "
+            "spark_sklearn_bridge's helper columns; rename them."
+        )
+
+
+def spark_column_kinds(schema, *, check_names: bool = True) -> dict[str, str]:
+    """Map each top-level column of a Spark schema to ``numeric``, ``vector`` or its type name.
+
+    Duplicate and reserved column names are refused (:func:`check_column_names`) unless
+    ``check_names`` is false (a frame the package built itself, with helper columns).
+    """
     from pyspark.sql import types as T
 
+    if check_names:
+        check_column_names(schema.names)
     kinds = {}
     for field in schema.fields:
         dtype = field.dataType
@@ -85,7 +126,9 @@ def spark_column_kinds(schema) -> dict[str, str]:
 
 
 def pandas_column_kinds(frame: pd.DataFrame) -> dict:
-    """Map each column of a pandas DataFrame to ``numeric`` or its dtype's name."""
+    """Map each column of a pandas DataFrame to ``numeric`` or its dtype's name (duplicate and
+    reserved column names are refused, :func:`check_column_names`)."""
+    check_column_names(list(frame.columns))
     return {
         col: NUMERIC
         if (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))

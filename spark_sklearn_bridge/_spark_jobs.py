@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from ._progress import TaskProgress, progress_bar, progress_enabled
 from ._session import is_spark_connect
 
 __all__ = [
+    "map_in_pandas",
     "cluster_cores",
     "default_partitions",
     "key_runs",
@@ -38,6 +40,27 @@ def default_partitions(spark, per_core: int = 2) -> int:
     if is_spark_connect(spark):
         return cluster_cores(spark)
     return max(1, per_core * cluster_cores(spark))
+
+
+def map_in_pandas(df, func, schema):
+    """``df.mapInPandas(func, schema)`` for any column names.
+
+    pyspark's ``mapInPandas`` refers to each input column by its unquoted name, so a name
+    with a dot or a backtick (``a.b``) fails to resolve. Such frames travel under helper
+    names and ``func`` gets its batches with the real names back.
+    """
+    names = df.columns
+    if not any("." in n or "`" in n for n in names):
+        return df.mapInPandas(func, schema)
+    from ._inputs import column
+
+    helper = [f"__ssb_col_{i}" for i in range(len(names))]
+    renamed = df.select(*[column(n).alias(h) for n, h in zip(names, helper)])
+    return renamed.mapInPandas(partial(_with_names, func=func, names=names), schema)
+
+
+def _with_names(batches, *, func, names):
+    return func(batch.set_axis(names, axis=1) for batch in batches)
 
 
 def spark_frame_with_row_id(spark, frame: pd.DataFrame):

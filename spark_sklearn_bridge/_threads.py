@@ -7,7 +7,16 @@ import os
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["task_cpus", "limit_task_threads"]
+__all__ = ["limit_task_threads", "running_in_spark_task", "task_cpus"]
+
+
+def running_in_spark_task() -> bool:
+    """True inside a Spark task's Python worker (where no SparkSession can be used)."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        return False
+    return TaskContext.get() is not None
 
 
 def task_cpus(default: int = 1) -> int:

@@ -18,6 +18,7 @@ from .._base import (
     delegated_tags,
     estimator_has,
     prediction_method,
+    python_scalar,
 )
 from .._compat import HasMethods, Interval, StrOptions, fit_context
 from .._inputs import (
@@ -26,6 +27,7 @@ from .._inputs import (
     check_not_empty,
     check_string_features,
     check_y_none,
+    column,
     is_spark_dataframe,
     pandas_column_kinds,
     resolve_columns,
@@ -37,11 +39,12 @@ from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
 from .._serialization import dump_model
 from .._session import get_spark
-from .._spark_jobs import default_partitions, spark_frame_with_row_id, task_progress
+from .._spark_jobs import default_partitions, map_in_pandas, spark_frame_with_row_id, task_progress
+from .._threads import running_in_spark_task
 from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
 from ._fit import fit_partition, table_schema
 from ._predict import predict_local, predict_spark
-from ._store import ModelTable, group_key
+from ._store import TABLE_FIELDS, ModelTable, group_key
 
 __all__ = ["GroupedEstimator"]
 
@@ -242,8 +245,12 @@ class GroupedEstimator(
                     f"fit parameter {name!r} is array-like; per-row fit parameters cannot be "
                     "split by group. Add it as a column and use a Pipeline step instead."
                 )
-        spark = get_spark(self.spark)
         group_cols = as_column_list(self.group_cols, "group_cols", allow_none=False)
+        _check_group_names(group_cols)
+        if not is_spark_dataframe(X) and running_in_spark_task():
+            # Inside another job's task (e.g. a search's fit): no session here; fit locally.
+            return self._fit_here(X, y, group_cols, fit_params)
+        spark = get_spark(self.spark)
         if is_spark_dataframe(X):
             check_y_none(X, y)
             data, label = X, self.label_col
@@ -262,13 +269,7 @@ class GroupedEstimator(
             data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
             n_groups = None  # unknown until the job has run
         else:
-            frame = _check_pandas(X, group_cols)
-            check_not_empty(len(frame), "The training data")
-            kinds = pandas_column_kinds(frame)
-            features = resolve_columns(
-                kinds, feature_cols=self.feature_cols, group_cols=group_cols, allow_other=True
-            )
-            check_string_features(self.estimator, kinds, features)
+            frame, features = self._local_input(X, group_cols)
             frame, label = _with_label(frame[group_cols + features], y)
             data = spark_frame_with_row_id(spark, frame)
             n_groups = (  # the progress bar's total
@@ -278,6 +279,43 @@ class GroupedEstimator(
             )
         key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
         frame = self._fit_table(spark, data, group_cols, features, label, fit_params, n_groups)
+        return self._finish_fit(frame, group_cols, key_types, features)
+
+    def _local_input(self, X, group_cols):
+        """``(frame, feature columns)`` of pandas input, checked before any job."""
+        frame = _check_pandas(X, group_cols)
+        check_not_empty(len(frame), "The training data")
+        kinds = pandas_column_kinds(frame)
+        features = resolve_columns(
+            kinds, feature_cols=self.feature_cols, group_cols=group_cols, allow_other=True
+        )
+        check_string_features(self.estimator, kinds, features)
+        _check_key_values(frame, group_cols)
+        return frame, features
+
+    def _fit_here(self, X, y, group_cols, fit_params):
+        """Fit every group in this process: the same per-group code as a Spark task runs."""
+        frame, features = self._local_input(X, group_cols)
+        frame, label = _with_label(frame[group_cols + features], y)
+        frame = frame.assign(**{ROW_ID: np.arange(len(frame), dtype="int64")})
+        pieces = fit_partition(
+            [frame],
+            estimator_blob=dump_model(self.estimator),
+            group_cols=group_cols,
+            feature_cols=features,
+            label_col=label,
+            min_rows=int(self.min_rows),
+            fit_params=fit_params,
+            stop_on_failure=self.on_error == "raise",
+            progress=None,
+            isolate=self.group_timeout is not None,
+            timeout=self.group_timeout,
+        )
+        table = pd.concat(list(pieces), ignore_index=True)
+        key_types = {c: _pandas_key_type(frame[c]) for c in group_cols}
+        return self._finish_fit(table, group_cols, key_types, features)
+
+    def _finish_fit(self, frame, group_cols, key_types, features):
         check_not_empty(len(frame), "The training data")
         table = ModelTable(frame, group_cols, key_types)
         if self.on_error == "raise" and (failure := table.first_failure()) is not None:
@@ -321,7 +359,9 @@ class GroupedEstimator(
     def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
         n_partitions = self.n_partitions or default_partitions(spark)
         columns = group_cols + features + ([label] if label else []) + [ROW_ID]
-        packed = data.select(*columns).repartition(n_partitions, *group_cols)
+        packed = data.select(*[column(c) for c in columns]).repartition(
+            n_partitions, *[column(c) for c in group_cols]
+        )
         schema = table_schema(data.schema[c] for c in group_cols)
         fit_partition_ = partial(
             fit_partition,
@@ -339,7 +379,7 @@ class GroupedEstimator(
             with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
                 job = partial(fit_partition_, progress=bar.reporter, isolate=isolate)
                 try:
-                    table = to_pandas(packed.mapInPandas(job, schema))
+                    table = to_pandas(map_in_pandas(packed, job, schema))
                 except Exception as exc:
                     if isolate or not is_worker_crash(exc):
                         raise
@@ -473,6 +513,48 @@ def _check_pandas(X, group_cols):
             f"group_cols {missing} are not columns of X. Columns: {list(X.columns)}."
         )
     return X
+
+
+def _check_group_names(group_cols) -> None:
+    clash = [c for c in group_cols if c in TABLE_FIELDS]
+    if clash:
+        raise ColumnError(
+            f"Group columns {clash} have the names of the model table's own columns "
+            f"({', '.join(TABLE_FIELDS)}); rename them, e.g. "
+            f"X.withColumnRenamed({clash[0]!r}, {clash[0] + '_key'!r}) (pandas: "
+            f"X.rename(columns={{{clash[0]!r}: {clash[0] + '_key'!r}}}))."
+        )
+
+
+def _check_key_values(frame, group_cols) -> None:
+    """Refuse an object group column mixing value types: Spark would store both as strings,
+    merging e.g. the groups ``0`` and ``"0"``."""
+    for col in group_cols:
+        values = frame[col]
+        if values.dtype != object:
+            continue
+        kinds = {type(python_scalar(v)) for v in values.dropna().unique()}
+        if bool in kinds and kinds & {int, float}:
+            kinds.discard(bool)
+        numeric = kinds & {int, float}
+        if len(kinds - numeric) + bool(numeric) > 1:
+            names = ", ".join(sorted(k.__name__ for k in kinds))
+            raise ColumnError(
+                f"group column {col!r} mixes value types ({names}): Spark would turn them "
+                "into one type and merge groups such as 0 and '0'. Convert the column to one "
+                f"type first, e.g. X[{col!r}] = X[{col!r}].astype(str)."
+            )
+
+
+def _pandas_key_type(values) -> str:
+    """The Spark type name a pandas group column becomes (for predict's key-type check)."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(values):
+        return "bigint"
+    if pd.api.types.is_float_dtype(values):
+        return "double"
+    return "string"
 
 
 def _with_label(frame, y):

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .._base import python_scalar
-from .._inputs import spark_column_kinds
+from .._inputs import column, spark_column_kinds
 from .._schemas import is_clusterer, output_type
 from .._serialization import load_model
 from .._session import get_spark
-from .._spark_jobs import default_partitions, key_runs, same_key
+from .._spark_jobs import default_partitions, key_runs, map_in_pandas, same_key
 from .._threads import limit_task_threads
 from ..exceptions import ColumnError, UnseenGroupError
 from ._fit import all_numeric, fits_numpy_like_pandas
@@ -98,26 +98,27 @@ def predict_spark(est, method, X):
         numpy_ok=fits_numpy_like_pandas(est.estimator, features),
     )
     n_partitions = est.n_partitions or default_partitions(spark)
+    keys = [column(c) for c in group_cols]  # quoted: any column name works
     if X.isStreaming or table.usable_bytes() <= SHIP_MODELS_BELOW_BYTES:
         if not X.isStreaming:
-            X = X.repartition(n_partitions, *group_cols).sortWithinPartitions(*group_cols)
+            X = X.repartition(n_partitions, *keys).sortWithinPartitions(*keys)
         ship_rows = partial(
             predict_shipped,
             spec=spec,
             models=table.shipment(spark),
             chunk_rows=PREDICT_CHUNK_ROWS,
         )
-        return X.mapInPandas(ship_rows, schema)
+        return map_in_pandas(X, ship_rows, schema)
     # A large model table stays distributed: each model row meets its group's rows, first.
     models = spark.createDataFrame(usable[group_cols + ["model"]])
     models = models.withColumnRenamed("model", MODEL)  # numeric keys widen in the union
     combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
         models, allowMissingColumns=True
     )
-    packed = combined.repartition(n_partitions, *group_cols).sortWithinPartitions(
-        *group_cols, F.col(MODEL).isNull()
+    packed = combined.repartition(n_partitions, *keys).sortWithinPartitions(
+        *keys, F.col(MODEL).isNull()
     )
-    return packed.mapInPandas(partial(predict_partition, spec=spec), schema)
+    return map_in_pandas(packed, partial(predict_partition, spec=spec), schema)
 
 
 def check_features(est, columns) -> None:
@@ -145,12 +146,12 @@ def handle_unseen(est, unseen_keys, n_rows) -> None:
 def _check_key_types(trained: dict, X) -> None:
     """Group keys match by value, so their types must be comparable with those seen at fit
     (any numeric type with any other; else the same type): a string "1" is not group 1."""
-    for column, was in (trained or {}).items():
-        now = X.schema[column].dataType.simpleString()
+    for name, was in (trained or {}).items():
+        now = X.schema[name].dataType.simpleString()
         if now != was and not (_is_numeric_type(now) and _is_numeric_type(was)):
             raise ColumnError(
-                f"Group column {column!r} is {now} here but was {was} when the models were "
-                f"fitted; cast it (e.g. F.col({column!r}).cast({was!r})) so keys can match."
+                f"Group column {name!r} is {now} here but was {was} when the models were "
+                f"fitted; cast it (e.g. F.col({name!r}).cast({was!r})) so keys can match."
             )
 
 
@@ -159,7 +160,8 @@ def _check_unseen_spark(est, spark, X, usable) -> None:
     from pyspark.sql import functions as F
 
     group_cols = est.group_cols_
-    counts = X.select(*group_cols).groupBy(*group_cols).count()
+    keys = [column(c) for c in group_cols]
+    counts = X.select(*keys).groupBy(*keys).count()
     if len(usable):
         keys = spark.createDataFrame(usable[group_cols])
         counts = counts.alias("data").join(
@@ -191,7 +193,10 @@ def _null_safe_condition(cols, left, right):
 
     from pyspark.sql import functions as F
 
-    conditions = [F.col(f"{left}.`{c}`").eqNullSafe(F.col(f"{right}.`{c}`")) for c in cols]
+    def side(name, c):
+        return F.col(f"{name}.`{c.replace('`', '``')}`")
+
+    conditions = [side(left, c).eqNullSafe(side(right, c)) for c in cols]
     return reduce(lambda a, b: a & b, conditions)
 
 

@@ -24,6 +24,7 @@ from .._inputs import (
     ROW_ID,
     check_not_empty,
     check_y_none,
+    column,
     is_spark_dataframe,
     n_rows,
     resolve_columns,
@@ -34,10 +35,15 @@ from .._persistence import SavedModelMixin, spark_uri
 from .._serialization import dump_model, load_model
 from .._session import get_spark
 from .._spark_jobs import spark_frame_with_row_id
-from ..exceptions import UnsupportedEstimatorError
+from ..exceptions import ColumnError, UnsupportedEstimatorError
 from ._registry import FEATURES, LABEL, REGISTRY, FitInfo, label_index, pipeline_steps
 
 __all__ = ["SparkMLEstimator"]
+
+#: Helper column names: the model's inputs (one per feature) and, on Spark output, the
+#: user's own columns packed in one struct.
+INPUT_PREFIX = "__ssb_input_"
+ROWS = "__ssb_rows__"
 
 _DATA = (
     "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n"
@@ -193,33 +199,44 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         kind = REGISTRY[type(steps[-1])].kind
         spark = get_spark(self.spark)
         data, label = self._as_spark(spark, X, y, kind)
-        kinds = spark_column_kinds(data.schema)
+        # Column names are checked on the user's frame; a local frame is ours (helper columns).
+        kinds = spark_column_kinds(data.schema, check_names=is_spark_dataframe(X))
         features = resolve_columns(
             kinds,
             feature_cols=self._feature_setting(X),
             label_col=label,
             exclude=[ROW_ID],
         )
-        # One pass over the data for everything the translation needs.
+        # Spark ML reads columns by unquoted name and writes its own (prediction,
+        # probability, ...): it sees only helper columns, so any user name works.
+        inputs = [f"{INPUT_PREFIX}{i}" for i in range(len(features))]
+        columns = [column(c).cast("double").alias(i) for c, i in zip(features, inputs)]
+        # One pass over the data for everything the translation and the checks need.
         stats_exprs = [F.count(F.lit(1)).alias("n")]
+        stats_exprs += [_n_invalid(column(c)).alias(i) for c, i in zip(features, inputs)]
+        if label is not None:
+            stats_exprs.append(F.sum(column(label).isNull().cast("long")).alias("null_labels"))
         if label is not None and kind == "classifier":
-            stats_exprs.append(F.collect_set(F.col(label)).alias("labels"))
+            stats_exprs.append(F.collect_set(column(label)).alias("labels"))
         elif label is not None:
-            stats_exprs.append(F.stddev_pop(F.col(label)).alias("y_std"))
+            stats_exprs.append(_n_invalid(column(label)).alias("invalid_labels"))
+            stats_exprs.append(F.stddev_pop(column(label)).alias("y_std"))
         stats = data.select(*stats_exprs).first()
         check_not_empty(int(stats["n"]), "The training data")
+        _check_valid(stats, features, inputs, label)
         classes = np.array(sorted(stats["labels"])) if kind == "classifier" else None
         if classes is not None:
-            data = data.withColumn(LABEL, label_index(F.col(label), classes))
+            columns.append(label_index(column(label), classes).alias(LABEL))
         elif label is not None:
-            data = data.withColumn(LABEL, F.col(label).cast("double"))
+            columns.append(column(label).cast("double").alias(LABEL))
+        data = data.select(*columns)
         fit_info = FitInfo(
             n=int(stats["n"]),
             y_std=float(stats["y_std"] or 0.0) if kind == "regressor" else 1.0,
             n_classes=len(classes) if classes is not None else 0,
             n_features=len(features),
         )
-        stages = [VectorAssembler(inputCols=features, outputCol=FEATURES, handleInvalid="error")]
+        stages = [VectorAssembler(inputCols=inputs, outputCol=FEATURES, handleInvalid="error")]
         groups = []
         for index, step in enumerate(steps):
             fit_info.out = f"{FEATURES}{index}"
@@ -394,25 +411,38 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             data = spark_frame_with_row_id(spark, frame)
         else:
             data = X
+        if not local:
+            spark_column_kinds(data.schema)  # duplicate / reserved names
+            if self.prediction_col in data.columns:
+                raise ColumnError(
+                    f"The DataFrame already has a column {self.prediction_col!r}; choose "
+                    "another prediction_col (nothing is overwritten)."
+                )
         missing = [c for c in self._features if c not in data.columns]
         if missing:
             raise ValueError(f"The data lacks feature columns the model was fitted on: {missing}.")
-        out = self.spark_model_.transform(data)
+        # The user's columns travel in one struct beside the helper columns Spark ML reads.
+        inputs = self.spark_model_.stages[0].getInputCols()
+        packed = data.select(
+            F.struct(*[column(c) for c in data.columns]).alias(ROWS),
+            *[column(c).cast("double").alias(i) for c, i in zip(self._features, inputs)],
+        )
+        out = self.spark_model_.transform(packed)
         if what == "transform":
-            column = vector_to_array(F.col(self._output_col))
+            output = vector_to_array(F.col(self._output_col))
         elif what == "probability":
-            column = vector_to_array(F.col("probability"))
+            output = vector_to_array(F.col("probability"))
         elif self._kind == "classifier":
             labels = F.array(*[F.lit(python_scalar(c)) for c in self.classes_])
-            column = labels[F.col("prediction").cast("int")]
+            output = labels[F.col("prediction").cast("int")]
         elif self._kind == "clusterer":
-            column = F.col("prediction").cast("long")
+            output = F.col("prediction").cast("long")
         else:
-            column = F.col("prediction")
+            output = F.col("prediction")
         name = self.prediction_col if what != "probability" else "probability"
-        result = out.select(*data.columns, column.alias(name))
+        result = out.select(F.col(f"{ROWS}.*"), output.alias(name))
         if not local:
-            return result.drop(ROW_ID) if ROW_ID in result.columns else result
+            return result
         rows = to_pandas(result.select(ROW_ID, name)).sort_values(ROW_ID)
         values = rows[name].to_list()
         return np.vstack(values) if what in ("transform", "probability") else np.asarray(values)
@@ -476,3 +506,32 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         # Every pyspark.ml model fits one label column, whatever the wrapped estimator can do.
         tags.target_tags = dataclasses.replace(tags.target_tags, multi_output=False)
         return tags
+
+
+def _n_invalid(col):
+    """Rows where a numeric column is null, NaN or infinite (what Spark ML cannot fit on)."""
+    from pyspark.sql import functions as F
+
+    x = col.cast("double")
+    return F.sum((x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))).cast("long"))
+
+
+def _check_valid(stats, features, inputs, label) -> None:
+    """Refuse what scikit-learn refuses (NaN / infinite input, missing labels), naming the
+    column, instead of a Spark ML error from the middle of the fit."""
+    for feature, name in zip(features, inputs):
+        if stats[name]:
+            raise ValueError(
+                f"Input X: feature column {feature!r} has {stats[name]} null, NaN or infinite "
+                "values; scikit-learn refuses them too. Impute or drop them first (e.g. "
+                "df.na.drop(subset=[...]) or a SimpleImputer fitted beforehand)."
+            )
+    bad = stats["null_labels"] if label is not None else 0
+    if label is not None and "invalid_labels" in stats.asDict():
+        bad = stats["invalid_labels"]
+    if bad:
+        raise ValueError(
+            f"Input y: label column {label!r} has {bad} null"
+            + (", NaN or infinite" if "invalid_labels" in stats.asDict() else "")
+            + " values; drop those rows first."
+        )
