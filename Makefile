@@ -20,11 +20,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Classic local[2] suite (+ doctests), then the Spark Connect suite in its own process (one
-# process cannot hold both kinds of session), then the docs with warnings as errors.
+# Classic local[2] suite (+ doctests); then, each in its own process (one process holds one
+# kind of session), the Connect suite and the engine suite against a Spark Connect server and
+# against a standalone cluster (master + two 1-core workers), both started on 127.0.0.1 by the
+# test harness and stopped by process id; then the docs with warnings as errors.
 test: lint
 	$(BIN)/python -m pytest
-	SPARK_REMOTE="local[2]" $(BIN)/python -m pytest tests/connect
+	SSB_ENGINE=connect $(BIN)/python -m pytest tests/connect tests/engines
+	SSB_ENGINE=cluster $(BIN)/python -m pytest tests/engines
 	$(MAKE) docs
 
 docs: $(STAMP)

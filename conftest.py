@@ -1,14 +1,24 @@
 """Shared fixtures: ONE Spark session for the whole run (a session takes ~10 s to start).
 
-Classic runs build a ``local[2]`` session; with ``SPARK_REMOTE`` set (the Spark Connect run of
-``tests/connect``) the session comes from :func:`get_spark`, i.e. Spark Connect.
+Classic runs build a ``local[2]`` session. ``SSB_ENGINE`` runs against a real engine started
+here from pyspark's own scripts and stopped by process id (``tests/engines/harness.py``):
+``cluster`` (a standalone master and two 1-core workers on 127.0.0.1) or ``connect`` (a Spark
+Connect server on a free port; ``SPARK_REMOTE`` then points at it). With ``SPARK_REMOTE`` set
+by hand the session comes from :func:`get_spark`.
 """
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
-collect_ignore_glob = [] if os.environ.get("SPARK_REMOTE") else ["tests/connect/*"]
+ENGINE = os.environ.get("SSB_ENGINE")  # None, "cluster" or "connect"
+collect_ignore_glob = []
+if not (os.environ.get("SPARK_REMOTE") or ENGINE == "connect"):
+    collect_ignore_glob.append("tests/connect/*")
+if not ENGINE:
+    collect_ignore_glob.append("tests/engines/*")
 
 
 def pytest_collection_finish(session):
@@ -23,11 +33,46 @@ def pytest_collection_finish(session):
             pyspark_cloudpickle.register_pickle_by_value(module)
 
 
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory):
+    """The real engine of an ``SSB_ENGINE`` run (None otherwise), stopped at the end."""
+    if not ENGINE:
+        yield None
+        return
+    sys.path.insert(0, str(Path(__file__).parent / "tests" / "engines"))
+    import harness
+
+    workdir = tmp_path_factory.mktemp(f"engine-{ENGINE}")
+    if ENGINE == "cluster":
+        running = harness.start_standalone(workdir)
+    elif ENGINE == "connect":
+        # Spark's defaults, 200 shuffle partitions included: what a user's server has.
+        running = harness.start_connect_server(workdir)
+        os.environ["SPARK_REMOTE"] = running.url
+    else:
+        raise ValueError(f"SSB_ENGINE must be 'cluster' or 'connect'; got {ENGINE!r}")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def spark():
+def spark(engine):
     from spark_sklearn_bridge._session import build_local_session, get_spark
 
-    if os.environ.get("SPARK_REMOTE"):
+    if ENGINE == "cluster":
+        session = build_local_session(
+            engine.master_url,
+            {
+                "spark.driver.host": "127.0.0.1",
+                "spark.executor.cores": "1",
+                "spark.executor.memory": "1g",
+                "spark.task.maxFailures": "4",  # Spark's default on a cluster
+                "spark.sql.shuffle.partitions": "4",
+            },
+        )
+    elif os.environ.get("SPARK_REMOTE"):
         session = get_spark()
     else:
         session = build_local_session(

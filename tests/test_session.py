@@ -107,3 +107,21 @@ def test_embedded_session_prints_no_warnings(tmp_path):
 def test_jvm_noise_filter_only_matches_known_banners():
     assert b"WARNING: Using incubator modules: jdk.incubator.vector".startswith(_JVM_NOISE)
     assert not b"ERROR SparkContext: failed".startswith(_JVM_NOISE)
+
+
+def test_spark_remote_local_starts_an_in_process_connect_server():
+    """``SPARK_REMOTE=local[N]`` (what ``--spark-remote local[2]`` uses): its own process, as
+    one process cannot hold a classic and a Connect session."""
+    import subprocess
+
+    code = (
+        "from spark_sklearn_bridge import get_spark, is_spark_connect\n"
+        "s = get_spark()\n"
+        "print(is_spark_connect(s), s.range(7).count())\n"
+    )
+    env = {**os.environ, "SPARK_REMOTE": "local[1]"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["True", "7"]

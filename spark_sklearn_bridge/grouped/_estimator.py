@@ -96,8 +96,8 @@ class GroupedEstimator(
         with every group isolated, so the group responsible is named and recorded instead of
         the whole fit failing.
     n_partitions : int, optional
-        Partitions the groups are packed into. Default: 2 per core (classic Spark) or
-        ``spark.sql.shuffle.partitions`` (Spark Connect).
+        Partitions the groups are packed into. Default: 2 per core of the cluster
+        (``defaultParallelism``; on Spark Connect measured once per session).
     progress : bool, optional
         Show a progress bar of fitted groups while ``fit`` runs (its total is known for pandas
         input). Default: on a terminal and not in CI. Tasks report their count to the driver

@@ -161,7 +161,10 @@ def _check_unseen_spark(est, spark, X, usable) -> None:
 
     group_cols = est.group_cols_
     keys = [column(c) for c in group_cols]
-    counts = X.select(*keys).groupBy(*keys).count()
+    # Repartitioned first: the aggregation then needs no shuffle of its own (Connect's
+    # default of 200 shuffle partitions made this small job slow).
+    n_partitions = est.n_partitions or default_partitions(spark)
+    counts = X.select(*keys).repartition(n_partitions, *keys).groupBy(*keys).count()
     if len(usable):
         keys = spark.createDataFrame(usable[group_cols])
         counts = counts.alias("data").join(

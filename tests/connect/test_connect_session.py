@@ -1,4 +1,5 @@
-"""Run with SPARK_REMOTE=local[2] (``make test`` does): the session is Spark Connect."""
+"""Run with SSB_ENGINE=connect (``make test`` does: a Connect server started by the harness) or
+SPARK_REMOTE set by hand: the session is Spark Connect."""
 
 import pytest
 
