@@ -151,14 +151,16 @@ class SavedModelMixin:
     """``save``, ``load`` and ``log_to_mlflow`` for estimators saved as a model directory.
 
     A class sets ``_save_kind`` (recorded in the manifest) and ``_artifact_path`` (its MLflow
-    artifact directory), and implements ``_save(directory, path)`` (write its files) and the
-    classmethod ``_load(files, path, spark)`` (rebuild from the verified ``{name: bytes}``).
+    artifact directory), and implements ``_save(directory, path, serializer)`` (write its
+    files, Python objects through :func:`~spark_sklearn_bridge._serialization.dump_model`) and
+    the classmethod ``_load(files, path, spark, trusted)`` (rebuild from the verified
+    ``{name: bytes}``).
     """
 
     _save_kind: str = ""
     _artifact_path: str = ""
 
-    def save(self, path):
+    def save(self, path, *, serializer="pickle"):
         """Save the fitted estimator to directory ``path`` (created; must not exist).
 
         Writes the model files, ``metadata.json`` (parameters, resolved columns) and
@@ -166,6 +168,13 @@ class SavedModelMixin:
 
         Parameters
         ----------
+        serializer : {"pickle", "skops"}, default="pickle"
+            How Python objects (models, parameters) are written. ``"pickle"`` (cloudpickle)
+            takes anything but runs code when loaded: load such saves only from places you
+            trust. ``"skops"`` writes `skops <https://skops.readthedocs.io>`_ files, which
+            load without running code; types outside skops' trusted set must then be named
+            in ``load(..., trusted=[...])``. It holds scikit-learn and numpy objects, not
+            custom classes or functions.
         path : str or path-like
             A local path, or a URI of any file system pyarrow opens (``file://``, ``s3://``,
             ``gs://``, ``hdfs://``, ``abfs://``; credentials as pyarrow reads them). On a
@@ -177,17 +186,23 @@ class SavedModelMixin:
             ``path``, as given.
         """
         self._check_fitted()
+        from ._serialization import SERIALIZERS
+
+        if serializer not in SERIALIZERS:
+            raise ValueError(f"serializer must be one of {SERIALIZERS}; got {serializer!r}.")
         directory = ModelDirectory(path).create()
-        self._save(directory, path)
+        self._save(directory, path, serializer)
         directory.seal(self._save_kind)
         return path
 
     @classmethod
-    def load(cls, path, *, spark=None):
+    def load(cls, path, *, spark=None, trusted=None):
         """Load an estimator written by :meth:`save`, after checking every file's sha256.
 
-        The files include pickles (models, parameters): load saves only from places you
-        trust. The digests catch truncation and modification, not a forger.
+        A save made with ``serializer="pickle"`` (the default) holds pickles: loading them
+        runs code, so load such saves only from places you trust. The digests catch
+        truncation and modification, not a forger. A ``serializer="skops"`` save loads no
+        code; it refuses types that are not trusted.
 
         Parameters
         ----------
@@ -195,6 +210,9 @@ class SavedModelMixin:
             What was given to :meth:`save`.
         spark : SparkSession, optional
             Session for the loaded estimator.
+        trusted : list of str, optional
+            For skops saves: type names to accept beyond skops' trusted defaults (e.g.
+            ``["sklearn.tree._tree.Tree"]``); the error for an untrusted type lists them.
 
         Returns
         -------
@@ -206,8 +224,10 @@ class SavedModelMixin:
         ModelIntegrityError
             A file is missing, added or changed since the save, or the directory holds
             another kind of save.
+        UntrustedTypesError
+            A skops save holds a type neither skops nor ``trusted`` trusts.
         """
-        return cls._load(ModelDirectory(path).verify(cls._save_kind), path, spark)
+        return cls._load(ModelDirectory(path).verify(cls._save_kind), path, spark, trusted)
 
     def log_to_mlflow(self, artifact_path=None):
         """Log :meth:`save`'s directory as artifacts of the active MLflow run.

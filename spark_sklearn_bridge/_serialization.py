@@ -16,24 +16,31 @@ import pickle
 
 import cloudpickle
 
-from .exceptions import ModelIntegrityError
+from .exceptions import ModelIntegrityError, UntrustedTypesError
 
-__all__ = ["dump_model", "load_model", "model_digest"]
+__all__ = ["blob_format", "dump_model", "load_model", "model_digest"]
 
 MAGIC = b"SSBMDL1\n"
 MAGIC_ZSTD = b"SSBMDLZ\n"  # same layout; payload: uint64 LE pickle size | zstd(pickle)
+MAGIC_SKOPS = b"SSBSKOP\n"  # same layout; payload: a skops file (no code runs on loading)
+_MAGICS = (MAGIC, MAGIC_ZSTD, MAGIC_SKOPS)
+SERIALIZERS = ("pickle", "skops")
 _DIGEST_SIZE = 32
 _HEADER_SIZE = len(MAGIC) + _DIGEST_SIZE
 COMPRESS_ABOVE = 64 * 1024
 
 
-def dump_model(model) -> bytes:
+def dump_model(model, serializer: str = "pickle") -> bytes:
     """Serialize ``model`` (any picklable object) into integrity-checked bytes.
 
     Parameters
     ----------
     model : object
         Anything cloudpickle can pickle (fitted estimators, Pipelines, dicts of them).
+    serializer : {"pickle", "skops"}, default="pickle"
+        ``"skops"`` writes a `skops <https://skops.readthedocs.io>`_ file instead, which
+        loads without running code (types outside skops' trusted set must be trusted
+        explicitly at load time); it holds scikit-learn and numpy objects, not arbitrary code.
 
     Returns
     -------
@@ -47,6 +54,13 @@ def dump_model(model) -> bytes:
     >>> load_model(blob).alpha
     2.0
     """
+    if serializer == "skops":
+        import skops.io
+
+        payload = skops.io.dumps(model)
+        return MAGIC_SKOPS + hashlib.sha256(payload).digest() + payload
+    if serializer != "pickle":
+        raise ValueError(f"serializer must be one of {SERIALIZERS}; got {serializer!r}.")
     payload = cloudpickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     magic = MAGIC
     if len(payload) > COMPRESS_ABOVE:
@@ -63,7 +77,7 @@ def model_digest(blob: bytes) -> str:
     return bytes(blob[len(MAGIC) : _HEADER_SIZE]).hex()
 
 
-def load_model(blob: bytes, *, what: str = "model"):
+def load_model(blob: bytes, *, what: str = "model", trusted=None):
     """Check ``blob``'s digest, then unpickle it.
 
     Parameters
@@ -72,6 +86,9 @@ def load_model(blob: bytes, *, what: str = "model"):
         Bytes made by :func:`dump_model`.
     what : str
         Names the object in error messages, e.g. ``"model of group {'store': 3}"``.
+    trusted : list of str, optional
+        For skops bytes: type names to load beyond skops' default trusted set (e.g.
+        ``["sklearn.tree._tree.Tree"]``). Ignored for pickles.
 
     Returns
     -------
@@ -82,6 +99,8 @@ def load_model(blob: bytes, *, what: str = "model"):
     ------
     ModelIntegrityError
         The bytes are not ours, are truncated, or do not match their digest.
+    UntrustedTypesError
+        skops bytes hold types that are neither trusted by skops nor listed in ``trusted``.
     """
     _check_header(blob, what)
     blob = bytes(blob)
@@ -91,6 +110,8 @@ def load_model(blob: bytes, *, what: str = "model"):
             f"The serialized {what} does not match its sha256 digest ({len(payload)} payload "
             "bytes): it was truncated or modified after it was saved. Refusing to unpickle it."
         )
+    if blob[: len(MAGIC)] == MAGIC_SKOPS:
+        return _load_skops(payload, what, trusted)
     if blob[: len(MAGIC)] == MAGIC_ZSTD:
         import pyarrow as pa
 
@@ -99,10 +120,33 @@ def load_model(blob: bytes, *, what: str = "model"):
     return pickle.loads(payload)
 
 
+def blob_format(blob: bytes) -> str:
+    """``"skops"`` or ``"pickle"``: the serializer that made ``blob``."""
+    return "skops" if bytes(blob[: len(MAGIC)]) == MAGIC_SKOPS else "pickle"
+
+
+def _load_skops(payload: bytes, what: str, trusted):
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=payload)
+    refused = [t for t in untrusted if t not in set(trusted or ())]
+    if refused:
+        raise UntrustedTypesError(
+            f"The saved {what} (skops format) holds types that are not trusted: {refused}. "
+            "If you trust where the save comes from, pass them: load(path, trusted=[...]).",
+            types=refused,
+        )
+    return skops.io.loads(payload, trusted=untrusted)
+
+
 def _check_header(blob, what: str = "model") -> None:
     if blob is None:
         raise ModelIntegrityError(f"The serialized {what} is missing (null bytes).")
-    if len(blob) < _HEADER_SIZE or bytes(blob[: len(MAGIC)]) not in (MAGIC, MAGIC_ZSTD):
+    if len(blob) < _HEADER_SIZE or bytes(blob[: len(MAGIC)]) not in (
+        MAGIC,
+        MAGIC_ZSTD,
+        MAGIC_SKOPS,
+    ):
         raise ModelIntegrityError(
             f"The serialized {what} is not a spark_sklearn_bridge model blob "
             f"({len(blob)} bytes, expected a {MAGIC!r} header and a sha256 digest)."

@@ -41,6 +41,14 @@ class ModelIntegrityError(SparkSklearnBridgeError, ValueError):
     """Serialized model bytes are truncated, tampered with or not produced by this package."""
 
 
+class UntrustedTypesError(ModelIntegrityError):
+    """A skops save holds types the caller has not trusted; pass them in ``trusted=``."""
+
+    def __init__(self, message, types=()):
+        super().__init__(message)
+        self.types = list(types)
+
+
 class ColumnError(SparkSklearnBridgeError, ValueError):
     """A configured column is missing, duplicated, overlapping or of an unusable type."""
 

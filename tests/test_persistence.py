@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
@@ -100,3 +101,36 @@ def test_saves_never_overwrite_and_foreign_directories_are_refused(grouped, spar
     grouped.save(tmp_path / "g")
     with pytest.raises(ModelIntegrityError, match="'GroupedEstimator' save"):
         SparkMLEstimator.load(tmp_path / "g")
+
+
+@pytest.mark.parametrize("which", ["grouped", "spark_ml"])
+def test_skops_saves_load_without_pickle_and_equal_the_pickle_save(
+    which, grouped, spark_ml, data, tmp_path
+):
+    model = grouped if which == "grouped" else spark_ml
+    model.save(tmp_path / "skops", serializer="skops")
+    model.save(tmp_path / "pickle")
+    metadata = json.loads((tmp_path / "skops" / "metadata.json").read_text())
+    assert bytes.fromhex(metadata["params"]).startswith(b"SSBSKOP\n")
+    loaded = type(model).load(tmp_path / "skops")
+    reference = type(model).load(tmp_path / "pickle")
+    X = data[0] if isinstance(data, tuple) else data
+    np.testing.assert_allclose(loaded.predict(X), reference.predict(X))
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X))
+
+
+def test_skops_refuses_untrusted_types_until_they_are_trusted(spark, tmp_path):
+    from sklearn.tree import DecisionTreeRegressor
+
+    from spark_sklearn_bridge.exceptions import UntrustedTypesError
+
+    frame = pd.DataFrame({"g": [0, 0, 0, 1, 1, 1], "x": [0.0, 1, 2, 0, 1, 2]})
+    y = [0.0, 1, 2, 0, 2, 4]
+    model = GroupedEstimator(DecisionTreeRegressor(random_state=0), "g").fit(frame, y)
+    model.save(tmp_path / "tree", serializer="skops")
+    with pytest.raises(UntrustedTypesError, match=r"sklearn\.tree\._tree\.Tree"):
+        GroupedEstimator.load(tmp_path / "tree")
+    loaded = GroupedEstimator.load(tmp_path / "tree", trusted=["sklearn.tree._tree.Tree"])
+    np.testing.assert_allclose(loaded.predict(frame), model.predict(frame))
+    with pytest.raises(ValueError, match="serializer must be one of"):
+        model.save(tmp_path / "other", serializer="json")

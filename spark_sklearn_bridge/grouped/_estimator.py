@@ -486,13 +486,14 @@ class GroupedEstimator(
         return predict_local(self, method, _check_pandas(X, self.group_cols_))
 
     # --------------------------------------------------------- persistence
-    def _save(self, directory, path):
+    def _save(self, directory, path, serializer):
         params = {**self.get_params(deep=False), "spark": None}
-        self._table.write(directory, params=params, feature_cols=list(self.feature_names_in_))
+        features = list(self.feature_names_in_)
+        self._table.write(directory, params=params, feature_cols=features, serializer=serializer)
 
     @classmethod
-    def _load(cls, files, path, spark):
-        table, params, features = ModelTable.read(files)
+    def _load(cls, files, path, spark, trusted):
+        table, params, features = ModelTable.read(files, trusted=trusted)
         model = cls(**{**params, "spark": spark})
         model._set_fitted(table, features)
         return model

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._base import python_scalar
-from .._serialization import dump_model, load_model
+from .._serialization import blob_format, dump_model, load_model
 from .._shipping import ship
 from ..exceptions import GroupFitError
 
@@ -38,6 +38,13 @@ def group_key(values) -> tuple:
     if not isinstance(values, tuple):
         values = (values,)
     return tuple(None if isnull(v) else python_scalar(v) for v in values)
+
+
+def _convert(blob, serializer, trusted=None):
+    """``blob`` re-serialized as ``serializer`` (None stays None; same format: unchanged)."""
+    if blob is None or blob_format(blob) == serializer:
+        return blob
+    return dump_model(load_model(blob, what="group model", trusted=trusted), serializer)
 
 
 class ModelTable:
@@ -142,10 +149,14 @@ class ModelTable:
         return state
 
     # --------------------------------------------------------- persistence
-    def write(self, directory, *, params: dict, feature_cols: list) -> None:
-        """Write ``models.parquet`` and ``metadata.json`` into a save directory."""
+    def write(self, directory, *, params: dict, feature_cols: list, serializer="pickle") -> None:
+        """Write ``models.parquet`` and ``metadata.json`` into a save directory (models and
+        parameters in ``serializer``'s format)."""
+        frame = self.frame
+        if serializer != "pickle":
+            frame = frame.assign(model=[_convert(b, serializer) for b in frame["model"]])
         buffer = io.BytesIO()
-        self.frame.to_parquet(buffer, index=False)
+        frame.to_parquet(buffer, index=False)
         directory.write("models.parquet", buffer.getvalue())
         directory.write_json(
             "metadata.json",
@@ -153,15 +164,22 @@ class ModelTable:
                 "group_cols": self.group_cols,
                 "key_types": self.key_types,
                 "feature_cols": list(feature_cols),
-                "params": dump_model(params).hex(),
+                "params": dump_model(params, serializer).hex(),
             },
         )
 
     @classmethod
-    def read(cls, files: dict):
-        """``(table, params, feature_cols)`` from a verified save's ``{name: bytes}``."""
+    def read(cls, files: dict, trusted=None):
+        """``(table, params, feature_cols)`` from a verified save's ``{name: bytes}``.
+
+        Models of a skops save are loaded here, once (refusing untrusted types), and kept as
+        pickles like a fitted table's.
+        """
         metadata = json.loads(files["metadata.json"])
-        params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
+        params = load_model(
+            bytes.fromhex(metadata["params"]), what="saved parameters", trusted=trusted
+        )
         frame = pd.read_parquet(io.BytesIO(files["models.parquet"]))
+        frame["model"] = [_convert(b, "pickle", trusted) for b in frame["model"]]
         table = cls(frame, metadata["group_cols"], metadata["key_types"])
         return table, params, metadata["feature_cols"]

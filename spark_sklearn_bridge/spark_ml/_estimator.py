@@ -463,7 +463,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         return hasattr(self, "spark_model_")
 
     # --------------------------------------------------------- persistence
-    def _save(self, directory, path):
+    def _save(self, directory, path, serializer):
         # pyspark.ml's own writer, through Spark's file system, into the same directory.
         self.spark_model_.write().save(spark_uri(path) + "/spark_model")
         params = {**self.get_params(deep=False), "spark": None}
@@ -471,9 +471,9 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         directory.write_json(
             "metadata.json",
             {
-                "params": dump_model(params).hex(),
+                "params": dump_model(params, serializer).hex(),
                 "features": self._features,
-                "classes": None if classes is None else dump_model(classes).hex(),
+                "classes": None if classes is None else dump_model(classes, serializer).hex(),
                 "kind": self._kind,
                 "stage_groups": self._stage_groups,
                 "output_col": self._output_col,
@@ -482,18 +482,24 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         )
 
     @classmethod
-    def _load(cls, files, path, spark):
+    def _load(cls, files, path, spark, trusted):
         from pyspark.ml import PipelineModel
 
         metadata = json.loads(files["metadata.json"])
-        params = load_model(bytes.fromhex(metadata["params"]), what="saved parameters")
+        params = load_model(
+            bytes.fromhex(metadata["params"]), what="saved parameters", trusted=trusted
+        )
         model = cls(**{**params, "spark": spark})
         get_spark(spark)
         classes = metadata["classes"]
         model._set_fitted(
             PipelineModel.load(spark_uri(path) + "/spark_model"),
             features=metadata["features"],
-            classes=load_model(bytes.fromhex(classes), what="classes") if classes else None,
+            classes=(
+                load_model(bytes.fromhex(classes), what="classes", trusted=trusted)
+                if classes
+                else None
+            ),
             kind=metadata["kind"],
             stage_groups=metadata["stage_groups"],
             output_col=metadata["output_col"],
