@@ -253,3 +253,15 @@ def test_a_group_that_kills_its_worker_every_time_is_named_and_the_rest_kept(spa
         GroupedEstimator(slow, "store", feature_cols=["f0", "f1", "f2"], label_col="y").fit(
             spark.createDataFrame(data)
         )
+
+
+def test_a_grouped_estimator_inside_a_search_fits_in_its_task(spark):
+    data = stores(n_groups=3, n_rows=30)
+    X, y = data[["store", "f0", "f1", "f2"]], data["y"]
+    grid = {"estimator__alpha": [0.1, 10.0]}
+    grouped = GroupedEstimator(Ridge(), "store")
+    ours = SparkGridSearchCV(grouped, grid, cv=KFold(2)).fit(X, y)
+    theirs = GridSearchCV(grouped, grid, cv=KFold(2)).fit(X, y)
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )
