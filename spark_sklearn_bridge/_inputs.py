@@ -58,14 +58,20 @@ def as_column_list(cols, name: str, *, allow_none: bool = True) -> list | None:
     cols = [cols] if isinstance(cols, (str, int)) else list(cols)
     if not cols and not allow_none:
         raise ColumnError(f"{name} must name at least one column; got an empty list.")
-    seen, dupes = set(), []
-    for col in cols:
-        if col in seen and col not in dupes:
-            dupes.append(col)
-        seen.add(col)
+    dupes = _repeated(cols)
     if dupes:
         raise ColumnError(f"{name} lists these columns more than once: {dupes}.")
     return cols
+
+
+def _repeated(names) -> list:
+    """Names that occur more than once, in order of first repetition."""
+    seen, dupes = set(), []
+    for name in names:
+        if name in seen and name not in dupes:
+            dupes.append(name)
+        seen.add(name)
+    return dupes
 
 
 def check_column_names(names) -> None:
@@ -80,11 +86,7 @@ def check_column_names(names) -> None:
     ------
     ColumnError
     """
-    seen, dupes = set(), []
-    for name in names:
-        if name in seen and name not in dupes:
-            dupes.append(name)
-        seen.add(name)
+    dupes = _repeated(names)
     if dupes:
         raise ColumnError(
             f"The data has more than one column named {dupes}: a column must be named "

@@ -132,7 +132,7 @@ def _load_skops(payload: bytes, what: str, trusted):
     refused = [t for t in untrusted if t not in set(trusted or ())]
     if refused:
         raise UntrustedTypesError(
-            f"The saved {what} (skops format) holds types that are not trusted: {refused}. "
+            f"The {what} (skops format) holds types that are not trusted: {refused}. "
             "If you trust where the save comes from, pass them: load(path, trusted=[...]).",
             types=refused,
         )

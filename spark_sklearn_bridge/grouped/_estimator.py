@@ -81,12 +81,21 @@ class GroupedEstimator(
     min_rows : int, default=1
         Groups with fewer rows are not fitted; they are recorded with
         ``status="too_few_rows"``.
-    unseen_groups : {"raise", "null"}, default="raise"
-        Rows whose group has no fitted model (never seen, failed, or too small) at predict
-        time. ``"raise"``: :class:`UnseenGroupError` naming the groups. ``"null"``: their
-        prediction is null (NaN for numpy output) and a :class:`UserWarning` counts them.
-        Both are checked before the prediction job on pandas and batch Spark input; on a
-        streaming DataFrame the check happens row by row inside the job.
+    unseen_groups : {"raise", "null", "fallback"}, default="raise"
+        Rows whose group has no fitted model at predict time (never seen; with no
+        ``fallback``, also failed or too small). ``"raise"``: :class:`UnseenGroupError` naming
+        the groups. ``"null"``: their prediction is null (NaN for numpy output) and a
+        :class:`UserWarning` counts them. ``"fallback"`` (needs ``fallback``): the fallback
+        model predicts them. Checked before the prediction job on pandas and batch Spark
+        input; on a streaming DataFrame row by row inside the job.
+    fallback : "global" or estimator, optional
+        A model for rows whose group has none: ``"global"`` fits a clone of ``estimator`` on
+        all rows, an estimator is fitted (cloned) on all rows. It predicts the rows of groups
+        that failed or had fewer than ``min_rows`` rows, and of unseen groups with
+        ``unseen_groups="fallback"``. Spark output then has a ``model_source`` column
+        (``"group"`` or ``"fallback"``), and a :class:`UserWarning` counts the rows the
+        fallback predicted, by reason. On Spark input it is fitted in one task holding all
+        rows (executor memory permitting).
     group_timeout : float, optional
         Seconds one group's fit may take. When set, every group is fitted in its own child
         process (forked from the Spark task's Python worker, about a millisecond each); one
@@ -175,7 +184,8 @@ class GroupedEstimator(
         "prediction_col": [str],
         "on_error": [StrOptions({"raise", "skip"})],
         "min_rows": [Interval(Integral, 1, None, closed="left")],
-        "unseen_groups": [StrOptions({"raise", "null"})],
+        "unseen_groups": [StrOptions({"raise", "null", "fallback"})],
+        "fallback": [None, StrOptions({"global"}), HasMethods(["fit"])],
         "group_timeout": [None, Interval(Real, 0, None, closed="neither")],
         "n_partitions": [None, Interval(Integral, 1, None, closed="left")],
         "progress": [None, "boolean"],
@@ -193,6 +203,7 @@ class GroupedEstimator(
         on_error="raise",
         min_rows=1,
         unseen_groups="raise",
+        fallback=None,
         group_timeout=None,
         n_partitions=None,
         progress=None,
@@ -206,6 +217,7 @@ class GroupedEstimator(
         self.on_error = on_error
         self.min_rows = min_rows
         self.unseen_groups = unseen_groups
+        self.fallback = fallback
         self.group_timeout = group_timeout
         self.n_partitions = n_partitions
         self.progress = progress
@@ -247,6 +259,11 @@ class GroupedEstimator(
                 )
         group_cols = as_column_list(self.group_cols, "group_cols", allow_none=False)
         _check_group_names(group_cols)
+        if self.unseen_groups == "fallback" and self.fallback is None:
+            raise ValueError(
+                "unseen_groups='fallback' needs a fallback model: pass fallback='global' (the "
+                "base estimator fitted on all rows) or fallback=<an estimator>."
+            )
         if not is_spark_dataframe(X) and running_in_spark_task():
             # Inside another job's task (e.g. a search's fit): no session here; fit locally.
             return self._fit_here(X, y, group_cols, fit_params)
@@ -279,7 +296,10 @@ class GroupedEstimator(
             )
         key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
         frame = self._fit_table(spark, data, group_cols, features, label, fit_params, n_groups)
-        return self._finish_fit(frame, group_cols, key_types, features)
+        fallback = None
+        if self.fallback is not None:
+            fallback = self._fit_fallback(data, features, label, fit_params)
+        return self._finish_fit(frame, group_cols, key_types, features, fallback)
 
     def _local_input(self, X, group_cols):
         """``(frame, feature columns)`` of pandas input, checked before any job."""
@@ -298,26 +318,20 @@ class GroupedEstimator(
         frame, features = self._local_input(X, group_cols)
         frame, label = _with_label(frame[group_cols + features], y)
         frame = frame.assign(**{ROW_ID: np.arange(len(frame), dtype="int64")})
-        pieces = fit_partition(
-            [frame],
-            estimator_blob=dump_model(self.estimator),
-            group_cols=group_cols,
-            feature_cols=features,
-            label_col=label,
-            min_rows=int(self.min_rows),
-            fit_params=fit_params,
-            stop_on_failure=self.on_error == "raise",
-            progress=None,
-            isolate=self.group_timeout is not None,
-            timeout=self.group_timeout,
-        )
+        fit = self._partition_fitter(group_cols, features, label, fit_params)
+        pieces = fit([frame], progress=None, isolate=self.group_timeout is not None)
         table = pd.concat(list(pieces), ignore_index=True)
         key_types = {c: _pandas_key_type(frame[c]) for c in group_cols}
-        return self._finish_fit(table, group_cols, key_types, features)
+        fallback = None
+        if self.fallback is not None:
+            fit = self._partition_fitter([ALL_ROWS], features, label, fit_params, fallback=True)
+            whole = frame.assign(**{ALL_ROWS: 0})
+            fallback = _fallback_blob(pd.concat(list(fit([whole], progress=None))))
+        return self._finish_fit(table, group_cols, key_types, features, fallback)
 
-    def _finish_fit(self, frame, group_cols, key_types, features):
+    def _finish_fit(self, frame, group_cols, key_types, features, fallback=None):
         check_not_empty(len(frame), "The training data")
-        table = ModelTable(frame, group_cols, key_types)
+        table = ModelTable(frame, group_cols, key_types, fallback=fallback)
         if self.on_error == "raise" and (failure := table.first_failure()) is not None:
             key, error = failure
             raise GroupFitError(
@@ -356,16 +370,15 @@ class GroupedEstimator(
         if classes is not None:
             self.classes_ = classes
 
-    def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
-        n_partitions = self.n_partitions or default_partitions(spark)
-        columns = group_cols + features + ([label] if label else []) + [ROW_ID]
-        packed = data.select(*[column(c) for c in columns]).repartition(
-            n_partitions, *[column(c) for c in group_cols]
-        )
-        schema = table_schema(data.schema[c] for c in group_cols)
-        fit_partition_ = partial(
+    def _partition_fitter(self, group_cols, features, label, fit_params, fallback=False):
+        """:func:`fit_partition` with this estimator's settings (``progress`` and ``isolate``
+        are left to the caller); with ``fallback``, for the fallback model."""
+        estimator = self.estimator
+        if fallback and self.fallback != "global":
+            estimator = self.fallback
+        return partial(
             fit_partition,
-            estimator_blob=dump_model(self.estimator),
+            estimator_blob=dump_model(estimator),
             group_cols=group_cols,
             feature_cols=features,
             label_col=label,
@@ -374,6 +387,27 @@ class GroupedEstimator(
             stop_on_failure=self.on_error == "raise",
             timeout=self.group_timeout,
         )
+
+    def _fit_fallback(self, data, features, label, fit_params):
+        """Fit the fallback model on every row, in one task (one "group" of all rows)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        columns = [column(c) for c in features + ([label] if label else []) + [ROW_ID]]
+        whole = data.select(*columns, F.lit(0).alias(ALL_ROWS)).repartition(1)
+        fit = self._partition_fitter([ALL_ROWS], features, label, fit_params, fallback=True)
+        schema = table_schema([T.StructField(ALL_ROWS, T.IntegerType())])
+        job = partial(fit, progress=None, isolate=self.group_timeout is not None)
+        return _fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
+
+    def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
+        n_partitions = self.n_partitions or default_partitions(spark)
+        columns = group_cols + features + ([label] if label else []) + [ROW_ID]
+        packed = data.select(*[column(c) for c in columns]).repartition(
+            n_partitions, *[column(c) for c in group_cols]
+        )
+        schema = table_schema(data.schema[c] for c in group_cols)
+        fit_partition_ = self._partition_fitter(group_cols, features, label, fit_params)
         isolate = self.group_timeout is not None
         while True:
             with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
@@ -514,6 +548,21 @@ def _check_pandas(X, group_cols):
             f"group_cols {missing} are not columns of X. Columns: {list(X.columns)}."
         )
     return X
+
+
+ALL_ROWS = "__ssb_all_rows__"  # the one "group" the fallback model is fitted on
+
+
+def _fallback_blob(frame):
+    """The fallback model's bytes from its one-row fit table; its failure raises."""
+    record = frame.iloc[0]
+    if record["status"] != "ok":
+        raise GroupFitError(
+            f"The fallback model failed to fit on all rows:\n{record['error']}",
+            group="fallback",
+            remote_traceback=record["error"] or "",
+        )
+    return record["model"]
 
 
 def _check_group_names(group_cols) -> None:

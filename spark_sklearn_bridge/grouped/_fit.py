@@ -40,6 +40,9 @@ def table_schema(key_fields):
             T.StructField("status", T.StringType()),
             T.StructField("error", T.StringType()),
             T.StructField("classes", T.StringType()),
+            T.StructField("best_params", T.StringType()),
+            T.StructField("best_score", T.DoubleType()),
+            T.StructField("fitted_at", T.TimestampType()),
         ]
     )
 
@@ -158,7 +161,20 @@ def _record(key, n_rows):
         "status": STATUS_OK,
         "error": None,
         "classes": None,
+        "best_params": None,
+        "best_score": None,
+        "fitted_at": pd.Timestamp.now(tz="UTC"),
     }
+
+
+def _search_result(model):
+    """``(best_params JSON, best_score)`` of a fitted search (GridSearchCV & co), else Nones."""
+    params = getattr(model, "best_params_", None)
+    if params is None:
+        return None, None
+    score = getattr(model, "best_score_", None)
+    text = json.dumps({k: python_scalar(v) for k, v in params.items()}, default=repr)
+    return text, None if score is None else float(score)
 
 
 def _fit_one(estimator, key, features, positions, y, min_rows, fit_params):
@@ -182,6 +198,7 @@ def _fit_one(estimator, key, features, positions, y, min_rows, fit_params):
         classes = getattr(model, "classes_", None)
         if classes is not None:
             record["classes"] = json.dumps(np.asarray(classes).tolist())
+        record["best_params"], record["best_score"] = _search_result(model)
     except Exception:  # recorded with its traceback, never lost
         record.update(status=STATUS_FAILED, error=traceback.format_exc())
     record["fit_seconds"] = time.perf_counter() - start

@@ -25,11 +25,12 @@ from .._spark_jobs import default_partitions, key_runs, map_in_pandas, same_key
 from .._threads import limit_task_threads
 from ..exceptions import ColumnError, UnseenGroupError
 from ._fit import all_numeric, fits_numpy_like_pandas
-from ._store import group_key
+from ._store import USE_FALLBACK, group_key
 
 __all__ = ["predict_local", "predict_spark"]
 
 MODEL = "__ssb_model__"
+SOURCE_COL = "model_source"  # with a fallback model: "group" or "fallback", per output row
 # Model tables up to this size travel with the prediction tasks (no shuffle, no sort); larger
 # ones stay distributed and are joined to the rows by a repartition on the group keys.
 SHIP_MODELS_BELOW_BYTES = 64 * 2**20
@@ -43,23 +44,30 @@ def predict_local(est, method, frame):
     check_features(est, frame.columns)
     frame = frame.reset_index(drop=True)
     groups = frame.groupby(group_cols, dropna=False, sort=False).indices
-    usable, unseen, n_unseen = [], set(), 0
+    usable, missing = [], Missing()
     for key, rows in groups.items():
         key = group_key(key)
         position = table.position(key)
         if position < 0:
-            unseen.add(key)
-            n_unseen += len(rows)
+            missing.add(key, len(rows), known=key in table.index)
         else:
-            usable.append((position, rows))
-    handle_unseen(est, unseen, n_unseen)
+            usable.append((table.model_at(position), rows))
+    fallback_keys = route_missing(est, missing)
+    if fallback_keys:
+        rows = np.concatenate([groups_by_key(groups)[k] for k in fallback_keys])
+        usable.append((table.fallback_model(), np.sort(rows)))
     classes, features = getattr(est, "classes_", None), list(est.feature_names_in_)
     as_numpy = fits_numpy_like_pandas(est.estimator, features) and all_numeric(frame, features)
     pieces = [
-        group_output(table.model_at(p), frame.iloc[rows], method, features, classes, as_numpy)
-        for p, rows in usable
+        group_output(model, frame.iloc[rows], method, features, classes, as_numpy)
+        for model, rows in usable
     ]
     return assemble(pieces, [rows for _, rows in usable], len(frame))
+
+
+def groups_by_key(groups) -> dict:
+    """pandas ``groupby(...).indices`` keyed by normalised group keys."""
+    return {group_key(k): rows for k, rows in groups.items()}
 
 
 def predict_spark(est, method, X):
@@ -72,11 +80,13 @@ def predict_spark(est, method, X):
     missing = [c for c in group_cols if c not in X.columns]
     if missing:
         raise ColumnError(f"group_cols {missing} are not columns of the DataFrame.")
-    if est.prediction_col in X.columns:
-        raise ColumnError(
-            f"The DataFrame already has a column {est.prediction_col!r}; choose another "
-            "prediction_col."
-        )
+    outputs = [est.prediction_col] + ([SOURCE_COL] if table.fallback is not None else [])
+    for name in outputs:
+        if name in X.columns:
+            raise ColumnError(
+                f"The DataFrame already has a column {name!r}"
+                + ("; choose another prediction_col." if name == est.prediction_col else ".")
+            )
     _check_key_types(table.key_types, X)
     spark = get_spark(est.spark)
     usable = table.usable()
@@ -84,7 +94,10 @@ def predict_spark(est, method, X):
         _check_unseen_spark(est, spark, X, usable)
     classes = getattr(est, "classes_", None)  # the union of group classes, set at fit
     out_type = output_type(method, classes=classes, clusterer=is_clusterer(est.estimator))
-    schema = T.StructType([*X.schema.fields, T.StructField(est.prediction_col, out_type)])
+    fields = [*X.schema.fields, T.StructField(est.prediction_col, out_type)]
+    if table.fallback is not None:
+        fields.append(T.StructField(SOURCE_COL, T.StringType()))
+    schema = T.StructType(fields)
     features = list(est.feature_names_in_)
     spec = PredictSpec(
         method=method,
@@ -96,6 +109,8 @@ def predict_spark(est, method, X):
         columns=list(X.columns),
         raise_unseen=est.unseen_groups == "raise",
         numpy_ok=fits_numpy_like_pandas(est.estimator, features),
+        fallback=table.fallback,
+        fallback_unseen=est.unseen_groups == "fallback",
     )
     n_partitions = est.n_partitions or default_partitions(spark)
     keys = [column(c) for c in group_cols]  # quoted: any column name works
@@ -110,7 +125,11 @@ def predict_spark(est, method, X):
         )
         return map_in_pandas(X, ship_rows, schema)
     # A large model table stays distributed: each model row meets its group's rows, first.
-    models = spark.createDataFrame(usable[group_cols + ["model"]])
+    served = usable[group_cols + ["model"]]
+    if table.fallback is not None:  # groups without a model meet the fallback's marker
+        unusable = table.frame.loc[table.frame["status"] != "ok", group_cols]
+        served = pd.concat([served, unusable.assign(model=USE_FALLBACK)], ignore_index=True)
+    models = spark.createDataFrame(served)
     models = models.withColumnRenamed("model", MODEL)  # numeric keys widen in the union
     combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
         models, allowMissingColumns=True
@@ -129,18 +148,55 @@ def check_features(est, columns) -> None:
         )
 
 
-def handle_unseen(est, unseen_keys, n_rows) -> None:
-    """Apply ``est.unseen_groups`` to rows whose group has no usable model."""
-    if not unseen_keys:
-        return
-    examples = [dict(zip(est.group_cols_, map(python_scalar, k))) for k in list(unseen_keys)[:5]]
-    message = (
-        f"{n_rows} rows in {len(unseen_keys)} groups have no fitted model (unseen, "
-        f"failed or below min_rows), e.g. {examples}."
-    )
-    if est.unseen_groups == "raise":
-        raise UnseenGroupError(message + " Set unseen_groups='null' to predict null.")
-    warnings.warn(message + " Their predictions are null.", UserWarning, stacklevel=4)
+class Missing:
+    """Groups of the data without a usable model: row counts of the ``known`` ones (failed
+    or too few rows at fit) and of the unseen ones."""
+
+    def __init__(self):
+        self.known: dict = {}
+        self.unseen: dict = {}
+
+    def add(self, key, n_rows, *, known) -> None:
+        (self.known if known else self.unseen)[key] = n_rows
+
+
+def route_missing(est, missing: Missing) -> list:
+    """Apply ``fallback`` / ``unseen_groups`` to the groups without a model; return the keys
+    whose rows the fallback model predicts. Raises or warns, with counts, as configured."""
+    has_fallback = est._table.fallback is not None
+    to_fallback, unresolved = {}, dict(missing.unseen)
+    if has_fallback:
+        to_fallback.update(missing.known)
+        if est.unseen_groups == "fallback":
+            to_fallback.update(unresolved)
+            unresolved = {}
+    else:
+        unresolved.update(missing.known)
+    if unresolved:
+        examples = [_describe(est, k) for k in list(unresolved)[:5]]
+        message = (
+            f"{sum(unresolved.values())} rows in {len(unresolved)} groups have no fitted model "
+            f"(unseen{'' if has_fallback else ', failed or below min_rows'}), e.g. {examples}."
+        )
+        if est.unseen_groups == "raise":
+            hint = "'fallback' (with a fallback model) or 'null'" if has_fallback else "'null'"
+            raise UnseenGroupError(f"{message} Set unseen_groups={hint} to predict them.")
+        warnings.warn(message + " Their predictions are null.", UserWarning, stacklevel=4)
+    if to_fallback:
+        n_known = sum(missing.known.values()) if has_fallback else 0
+        n_unseen = sum(to_fallback.values()) - n_known
+        warnings.warn(
+            f"The fallback model predicted {sum(to_fallback.values())} rows of "
+            f"{len(to_fallback)} groups: {n_known} rows of groups that failed or had too few "
+            f"rows at fit, {n_unseen} rows of unseen groups.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return list(to_fallback)
+
+
+def _describe(est, key) -> dict:
+    return dict(zip(est.group_cols_, map(python_scalar, key)))
 
 
 def _check_key_types(trained: dict, X) -> None:
@@ -172,10 +228,11 @@ def _check_unseen_spark(est, spark, X, usable) -> None:
             on=_null_safe_condition(group_cols, "data", "models"),
             how="left_anti",
         )
-    unseen = counts.collect()
-    handle_unseen(
-        est, {tuple(r[c] for c in group_cols) for r in unseen}, sum(r["count"] for r in unseen)
-    )
+    missing = Missing()
+    for row in counts.collect():
+        key = group_key(tuple(row[c] for c in group_cols))
+        missing.add(key, row["count"], known=key in est._table.index)
+    route_missing(est, missing)
 
 
 def _is_numeric_type(simple_string: str) -> bool:
@@ -217,6 +274,8 @@ class PredictSpec:
     columns: list  # of the input, kept in the output
     raise_unseen: bool
     numpy_ok: bool
+    fallback: bytes | None = None  # the fallback model's bytes
+    fallback_unseen: bool = False  # unseen_groups="fallback"
 
     def group(self, key) -> dict:
         return dict(zip(self.group_cols, map(python_scalar, key)))
@@ -228,6 +287,23 @@ class PredictSpec:
                 f"Rows of group {self.group(key)} have no fitted model (unseen_groups='raise')."
             )
 
+    def model(self, key, blob, cache: dict):
+        """``(model, source)`` for a group's rows: its own model (``blob``), the fallback
+        (:data:`USE_FALLBACK`, or an unseen group with ``unseen_groups="fallback"``), or
+        ``(None, None)`` (null output; raises under ``unseen_groups="raise"``)."""
+        if blob is None and not (self.fallback is not None and self.fallback_unseen):
+            self.unseen(key)
+            return None, None
+        if blob is None or len(blob) == 0:  # USE_FALLBACK
+            if "fallback" not in cache:
+                cache["fallback"] = load_model(self.fallback, what="fallback model")
+            return cache["fallback"], "fallback"
+        return load_model(blob, what=f"model of group {self.group(key)}"), "group"
+
+    @property
+    def with_source(self) -> bool:
+        return self.fallback is not None
+
     def output(self, model, rows, as_numpy):
         return group_output(model, rows, self.method, self.feature_cols, self.classes, as_numpy)
 
@@ -238,13 +314,13 @@ def predict_partition(batches, *, spec):
     One output frame per input batch. A group may span batches: its model is carried over, and
     loaded (once per task) only when the group has rows to predict.
     """
-    key, blob, model = None, None, None
+    key, blob, model, source, cache = None, None, None, None, {}
     with limit_task_threads():
         for batch in batches:
             batch = batch.reset_index(drop=True)
             is_model = batch[MODEL].notna().to_numpy()
             as_numpy = spec.numpy_ok and all_numeric(batch, spec.feature_cols)
-            pieces = []
+            pieces, sources = [], []
             for run_key, start, end in key_runs(batch, spec.group_cols):
                 if is_model[start]:
                     key, blob, model = run_key, batch[MODEL].iat[start], None
@@ -253,17 +329,21 @@ def predict_partition(batches, *, spec):
                     key, blob, model = run_key, None, None
                 if start == end:
                     continue
-                if blob is None:
-                    spec.unseen(key)
+                if model is None:
+                    model, source = spec.model(key, blob, cache)
+                sources.append([source] * (end - start))
+                if model is None:
                     pieces.append([None] * (end - start))
                     continue
-                if model is None:
-                    model = load_model(blob, what=f"model of group {spec.group(key)}")
                 values = spec.output(model, batch.iloc[start:end], as_numpy)
                 pieces.append(list(values) if spec.output_is_array else values)
             if pieces:
-                output = _join_outputs(pieces)
-                yield batch.loc[~is_model, spec.columns].assign(**{spec.output_col: output})
+                out = batch.loc[~is_model, spec.columns].assign(
+                    **{spec.output_col: _join_outputs(pieces)}
+                )
+                if spec.with_source:
+                    out[SOURCE_COL] = [s for run in sources for s in run]
+                yield out
 
 
 def predict_shipped(batches, *, spec, models, chunk_rows):
@@ -274,26 +354,28 @@ def predict_shipped(batches, *, spec, models, chunk_rows):
     once as possible. Each group's model is loaded at most once per task.
     """
     table = models.load()  # {group key: model bytes}, deserialized once per worker
-    loaded = {}
+    loaded, cache = {}, {}
     with limit_task_threads():
         for batch in _chunks(batches, chunk_rows):
             as_numpy = spec.numpy_ok and all_numeric(batch, spec.feature_cols)
             pieces, order = [], []
+            source_col = np.full(len(batch), None, dtype=object)
             groups = batch.groupby(spec.group_cols, dropna=False, sort=False).indices
             for key, rows in groups.items():
                 key = group_key(key)
                 if key not in loaded:
-                    blob = table.get(key)
-                    if blob is None:
-                        spec.unseen(key)
-                    what = f"model of group {spec.group(key)}"
-                    loaded[key] = None if blob is None else load_model(blob, what=what)
-                if loaded[key] is not None:
-                    pieces.append(spec.output(loaded[key], batch.iloc[rows], as_numpy))
+                    loaded[key] = spec.model(key, table.get(key), cache)
+                model, source = loaded[key]
+                source_col[rows] = source
+                if model is not None:
+                    pieces.append(spec.output(model, batch.iloc[rows], as_numpy))
                     order.append(rows)
-            yield batch[spec.columns].assign(
+            out = batch[spec.columns].assign(
                 **{spec.output_col: _place(pieces, order, spec, len(batch))}
             )
+            if spec.with_source:
+                out[SOURCE_COL] = source_col
+            yield out
 
 
 def _place(pieces, order, spec, n_rows):

@@ -19,10 +19,25 @@ from .._serialization import blob_format, dump_model, load_model
 from .._shipping import ship
 from ..exceptions import GroupFitError
 
-__all__ = ["ModelTable", "group_key", "isnull"]
+__all__ = ["USE_FALLBACK", "ModelTable", "group_key", "isnull"]
 
 STATUS_OK, STATUS_FAILED, STATUS_TOO_FEW = "ok", "failed", "too_few_rows"
-TABLE_FIELDS = ["model", "n_rows", "fit_seconds", "status", "error", "classes"]
+TABLE_FIELDS = [
+    "model",
+    "n_rows",
+    "fit_seconds",
+    "status",
+    "error",
+    "classes",
+    "best_params",
+    "best_score",
+    "fitted_at",
+]
+#: Fields added after the first release: a table read from an older save gets them as nulls.
+_LATER_FIELDS = ("best_params", "best_score", "fitted_at")
+#: Model bytes of a group that has no model of its own but is served by the fallback model.
+USE_FALLBACK = b""
+FALLBACK_FILE = "fallback.model"
 
 
 def isnull(value) -> bool:
@@ -59,7 +74,8 @@ class ModelTable:
         Spark type (``simpleString``) of each group column at fit time.
     """
 
-    def __init__(self, frame: pd.DataFrame, group_cols: list, key_types: dict):
+    def __init__(self, frame: pd.DataFrame, group_cols: list, key_types: dict, fallback=None):
+        self.fallback = fallback  # serialized fallback model (fitted on all rows), or None
         self.frame = frame.reset_index(drop=True)
         self.frame.attrs.clear()
         self.group_cols = list(group_cols)
@@ -96,6 +112,14 @@ class ModelTable:
         return {c: python_scalar(row[c]) for c in self.group_cols}, row["error"]
 
     # -------------------------------------------------------------- lookup
+    def fallback_model(self):
+        """The fallback model, loaded once (None without one)."""
+        if self.fallback is None:
+            return None
+        if "fallback" not in self._models:
+            self._models["fallback"] = load_model(self.fallback, what="fallback model")
+        return self._models["fallback"]
+
     def position(self, key: tuple) -> int:
         """Row of ``key`` if that group has a usable model, else -1."""
         position = self.index.get(key)
@@ -130,10 +154,16 @@ class ModelTable:
         return self._spark_frame
 
     def shipment(self, spark):
-        """``{group key: model bytes}`` of the usable models, shipped once per fitted table."""
+        """``{group key: model bytes}`` of the usable models, shipped once per fitted table.
+
+        With a fallback model, the groups without a model of their own (failed, too few
+        rows) map to :data:`USE_FALLBACK`.
+        """
         if self._shipment is None:
             blobs = self.frame["model"]
             models = {k: blobs.iat[i] for k, i in self.index.items() if self._ok[i]}
+            if self.fallback is not None:
+                models.update({k: USE_FALLBACK for k, i in self.index.items() if not self._ok[i]})
             self._shipment = ship(spark, models, what="model table")
         return self._shipment
 
@@ -158,6 +188,8 @@ class ModelTable:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         directory.write("models.parquet", buffer.getvalue())
+        if self.fallback is not None:
+            directory.write(FALLBACK_FILE, _convert(self.fallback, serializer))
         directory.write_json(
             "metadata.json",
             {
@@ -180,6 +212,12 @@ class ModelTable:
             bytes.fromhex(metadata["params"]), what="saved parameters", trusted=trusted
         )
         frame = pd.read_parquet(io.BytesIO(files["models.parquet"]))
+        for name in _LATER_FIELDS:
+            if name not in frame.columns:
+                frame[name] = None
         frame["model"] = [_convert(b, "pickle", trusted) for b in frame["model"]]
-        table = cls(frame, metadata["group_cols"], metadata["key_types"])
+        fallback = files.get(FALLBACK_FILE)
+        if fallback is not None:
+            fallback = _convert(fallback, "pickle", trusted)
+        table = cls(frame, metadata["group_cols"], metadata["key_types"], fallback=fallback)
         return table, params, metadata["feature_cols"]

@@ -21,6 +21,7 @@ from .._inputs import (
 )
 from .._session import get_spark
 from .._spark_jobs import cluster_cores
+from .._threads import running_in_spark_task
 from ._backend import SparkFitBackend, SparkTaskRunner
 
 __all__ = ["EXTRA_CONSTRAINTS", "EXTRA_DOC", "SparkSearchMixin"]
@@ -88,6 +89,13 @@ class SparkSearchMixin(SparkEstimatorMixin):
             The fitted search.
         """
         self._validate_params()  # before the collect job of Spark input
+        if running_in_spark_task() and not is_spark_dataframe(X):
+            # A search inside another job's task (e.g. each group's search of a
+            # GroupedEstimator): no session here, so the fits run in this task, one by one.
+            with parallel_config(backend="sequential"):
+                super().fit(X, y, **params)
+            self.n_spark_jobs_ = 0
+            return self
         kinds = spark_column_kinds(X.schema) if is_spark_dataframe(X) else None
         X, y = collect_features(
             X, y, feature_cols=self.feature_cols, label_col=self.label_col, what="The data"

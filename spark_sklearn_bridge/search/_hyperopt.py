@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import BaseSearchCV, Interval, StrOptions
 from .._session import get_spark, require_spark_context
+from .._threads import running_in_spark_task
 from ._base import EXTRA_CONSTRAINTS, EXTRA_DOC, SparkSearchMixin
 from ._space import resolve_algo, to_hyperopt_space
 
@@ -182,7 +183,7 @@ n_splits_, refit_time_, multimetric_ :
             The fitted search.
         """
         self._validate_params()
-        if self.backend == "spark_trials":
+        if self.backend == "spark_trials" and not running_in_spark_task():
             require_spark_context(
                 get_spark(self.spark),
                 "SparkHyperoptSearchCV(backend='spark_trials') (Hyperopt's SparkTrials)",
@@ -211,12 +212,13 @@ n_splits_, refit_time_, multimetric_ :
 
         space, algo, metric = self._space, self._algo, self._metric()
         rng = check_random_state(self.random_state)
-        if self.backend == "spark_trials":
+        runner = self.__dict__.get("_runner")  # None inside another job's task: one by one
+        if self.backend == "spark_trials" and runner is not None:
             return self._search_with_spark_trials(evaluate_candidates, space, algo, rng)
         domain = hyperopt.Domain(lambda params: 0.0, space)
         trials = hyperopt.Trials()
         self.trials_ = trials
-        batch = max(1, self._runner.parallelism)
+        batch = max(1, runner.parallelism) if runner is not None else 1
         start = time.monotonic()
         early_state = []
         while len(trials.trials) < self.max_evals:

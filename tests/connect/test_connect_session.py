@@ -17,3 +17,12 @@ def test_session_is_spark_connect(spark):
 def test_features_needing_a_spark_context_say_so(spark):
     with pytest.raises(SparkConnectUnsupportedError, match="needs a classic SparkContext"):
         require_spark_context(spark, "backend='spark_trials'", "Use the default backend.")
+
+
+def test_connect_measures_the_cores_instead_of_using_shuffle_partitions(spark):
+    from spark_sklearn_bridge._spark_jobs import cluster_cores, default_partitions
+
+    # The harness's server runs local[2] with Spark's default of 200 shuffle partitions.
+    assert int(spark.conf.get("spark.sql.shuffle.partitions")) == 200
+    assert cluster_cores(spark) == 2
+    assert default_partitions(spark) == 4
