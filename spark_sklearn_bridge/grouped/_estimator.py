@@ -8,7 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, MetaEstimatorMixin
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 
 from .._base import (
     SPARK_CONSTRAINT,
@@ -43,7 +43,7 @@ from .._spark_jobs import default_partitions, map_in_pandas, spark_frame_with_ro
 from .._threads import running_in_spark_task
 from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
 from ._fit import fit_partition, table_schema
-from ._predict import predict_local, predict_spark
+from ._predict import is_numeric_type, predict_local, predict_spark
 from ._store import TABLE_FIELDS, ModelTable, group_key
 
 __all__ = ["GroupedEstimator"]
@@ -370,6 +370,52 @@ class GroupedEstimator(
         if classes is not None:
             self.classes_ = classes
 
+    def refit_groups(self, X, y=None, **fit_params):
+        """Refit the groups present in ``X``; keep every other group's model and record.
+
+        Each group found in ``X`` is fitted again on ``X``'s rows only (its earlier rows are
+        not kept), with the fitted feature columns and this estimator's settings, and
+        replaces that group's row of :attr:`model_table_` (``fitted_at`` records when). A
+        group that is new to the table is added. The other groups' rows, models included,
+        stay byte for byte as they were; the fallback model is kept as it is.
+
+        Parameters
+        ----------
+        X : pyspark.sql.DataFrame or pandas.DataFrame
+            Rows of the groups to refit, with the group and feature columns (and the label
+            column for Spark input).
+        y : array-like, optional
+            Labels for pandas ``X``.
+        **fit_params
+            Scalar parameters passed to every group's ``fit``.
+
+        Returns
+        -------
+        self : GroupedEstimator
+            The estimator with the refitted groups.
+
+        Raises
+        ------
+        GroupFitError
+            A refitted group failed and ``on_error="raise"``; nothing changes.
+        """
+        self._check_fitted()
+        update = clone(self).set_params(
+            group_cols=list(self.group_cols_),
+            feature_cols=list(self.feature_names_in_),
+            fallback=None,
+            unseen_groups="raise",
+        )
+        update.fit(X, y, **fit_params)
+        old, new = self._table, update._table
+        _check_same_key_types(old.key_types, new.key_types)
+        kept = [key not in new.index for key in old.index]  # old.index is in row order
+        frame = pd.concat([old.frame[kept], new.frame], ignore_index=True)
+        old.release()
+        table = ModelTable(frame, old.group_cols, old.key_types, fallback=old.fallback)
+        self._set_fitted(table, list(self.feature_names_in_))
+        return self
+
     def _partition_fitter(self, group_cols, features, label, fit_params, fallback=False):
         """:func:`fit_partition` with this estimator's settings (``progress`` and ``isolate``
         are left to the caller); with ``fallback``, for the fallback model."""
@@ -563,6 +609,16 @@ def _fallback_blob(frame):
             remote_traceback=record["error"] or "",
         )
     return record["model"]
+
+
+def _check_same_key_types(fitted: dict, now: dict) -> None:
+    for name, was in fitted.items():
+        new = now.get(name, was)
+        if new != was and not (is_numeric_type(new) and is_numeric_type(was)):
+            raise ColumnError(
+                f"Group column {name!r} is {new} in the refit data but was {was} when the "
+                "table was fitted; cast it so that keys match."
+            )
 
 
 def _check_group_names(group_cols) -> None:

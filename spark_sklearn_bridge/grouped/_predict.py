@@ -27,7 +27,7 @@ from ..exceptions import ColumnError, UnseenGroupError
 from ._fit import all_numeric, fits_numpy_like_pandas
 from ._store import USE_FALLBACK, group_key
 
-__all__ = ["predict_local", "predict_spark"]
+__all__ = ["is_numeric_type", "predict_local", "predict_spark"]
 
 MODEL = "__ssb_model__"
 SOURCE_COL = "model_source"  # with a fallback model: "group" or "fallback", per output row
@@ -204,7 +204,7 @@ def _check_key_types(trained: dict, X) -> None:
     (any numeric type with any other; else the same type): a string "1" is not group 1."""
     for name, was in (trained or {}).items():
         now = X.schema[name].dataType.simpleString()
-        if now != was and not (_is_numeric_type(now) and _is_numeric_type(was)):
+        if now != was and not (is_numeric_type(now) and is_numeric_type(was)):
             raise ColumnError(
                 f"Group column {name!r} is {now} here but was {was} when the models were "
                 f"fitted; cast it (e.g. F.col({name!r}).cast({was!r})) so keys can match."
@@ -235,7 +235,7 @@ def _check_unseen_spark(est, spark, X, usable) -> None:
     route_missing(est, missing)
 
 
-def _is_numeric_type(simple_string: str) -> bool:
+def is_numeric_type(simple_string: str) -> bool:
     return simple_string.split("(")[0] in {
         "tinyint",
         "smallint",
