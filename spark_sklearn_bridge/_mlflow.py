@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "load_model",
+    "log_pyfunc",
+    "signature_of",
     "log_best_search_result",
     "log_candidates",
     "log_directory",
@@ -107,3 +110,73 @@ def load_model(model_uri: str):
     if "sklearn" in info.flavors:
         return mlflow.sklearn.load_model(model_uri), True
     return mlflow.pyfunc.load_model(model_uri), False
+
+
+def log_pyfunc(estimator, name: str, signature, input_example=None) -> str:
+    """Log ``estimator`` (saved with its ``save``) as an MLflow pyfunc model in the active run
+    (one is started if none is); return the model URI."""
+    import mlflow
+
+    from ._pyfunc import SavedModelPyfunc  # subclasses mlflow's PythonModel: imports mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "saved"
+        estimator.save(target)
+        with warnings.catch_warnings():
+            # Without an input example the signature is built from the fitted columns.
+            warnings.filterwarnings("ignore", ".*An input example was not provided")
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=SavedModelPyfunc(type(estimator)),
+                artifacts={SavedModelPyfunc.artifact: str(target)},
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=_requirements(),
+            )
+    return info.model_uri
+
+
+def _requirements() -> list:
+    """The pinned runtime requirements of a logged model (this package is not on PyPI: serve
+    it with ``--env-manager local`` from an environment that has it)."""
+    from importlib.metadata import version
+
+    return [f"{n}=={version(n)}" for n in ("scikit-learn", "pandas", "numpy", "cloudpickle")]
+
+
+#: Spark SQL type names (``simpleString``) -> MLflow column types.
+_MLFLOW_TYPES = {
+    "boolean": "boolean",
+    "tinyint": "integer",
+    "smallint": "integer",
+    "int": "integer",
+    "bigint": "long",
+    "float": "float",
+    "double": "double",
+    "string": "string",
+    "binary": "binary",
+    "date": "datetime",
+    "timestamp": "datetime",
+}
+
+
+def signature_of(inputs, outputs):
+    """An MLflow signature: from an input example (a pandas DataFrame), or from a dict
+    column -> Spark type name; ``outputs`` is an example prediction."""
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    if isinstance(inputs, pd.DataFrame):
+        with warnings.catch_warnings():
+            # MLflow's hint that integer columns cannot hold missing values: group keys
+            # are integers on purpose.
+            warnings.filterwarnings("ignore", ".*Inferred schema contains integer column")
+            return infer_signature(inputs, outputs)
+    signature = infer_signature(None, outputs)
+    specs = [
+        ColSpec(_MLFLOW_TYPES.get(kind.split("(")[0], "string"), name)
+        for name, kind in inputs.items()
+    ]
+    signature.inputs = Schema(specs)
+    return signature

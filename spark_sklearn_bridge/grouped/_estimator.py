@@ -8,7 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 
 from .._base import (
     SPARK_CONSTRAINT,
@@ -566,6 +566,50 @@ class GroupedEstimator(
         return predict_local(self, method, _check_pandas(X, self.group_cols_))
 
     # --------------------------------------------------------- persistence
+    def log_to_mlflow(self, artifact_path=None, *, input_example=None):
+        """Log the grouped model to the active MLflow run as ONE deployable pyfunc model.
+
+        The model routes each row to its group's model (and to the fallback model, as
+        :meth:`predict` does) and carries a signature: the group and feature columns in,
+        the prediction out. It loads with ``mlflow.pyfunc.load_model(uri).predict(df)``,
+        ``mlflow.pyfunc.spark_udf(spark, uri)`` and
+        :meth:`SparkBatchPredictor.from_mlflow(uri) <SparkBatchPredictor.from_mlflow>`, and
+        serves with ``mlflow models serve -m URI --env-manager local``. Its artifact is a
+        :meth:`save` directory (pickles: serve it from a place you trust).
+
+        Parameters
+        ----------
+        artifact_path : str, optional
+            Name of the model in the run. Default: ``"grouped_estimator"``.
+        input_example : pandas.DataFrame, optional
+            A few rows of input; the signature is inferred from them. Default: the group
+            columns with their fitted types and every feature column as double.
+
+        Returns
+        -------
+        str
+            The model URI (``models:/...``), for ``mlflow.pyfunc.load_model``.
+        """
+        from .._mlflow import log_pyfunc, signature_of
+
+        self._check_fitted()
+        if input_example is not None:
+            signature = signature_of(input_example, self.predict(input_example))
+        else:
+            columns = {c: self._table.key_types[c] for c in self.group_cols_}
+            columns.update({c: "double" for c in self.feature_names_in_})
+            signature = signature_of(columns, self._output_example())
+        return log_pyfunc(
+            self, artifact_path or self._artifact_path, signature, input_example=input_example
+        )
+
+    def _output_example(self):
+        """A one-row prediction of the kind ``predict`` returns (for the signature)."""
+        classes = getattr(self, "classes_", None)
+        if classes is not None and is_classifier(self.estimator):
+            return np.asarray(classes[:1])
+        return np.zeros(1)
+
     def _save(self, directory, path, serializer):
         params = {**self.get_params(deep=False), "spark": None}
         features = list(self.feature_names_in_)

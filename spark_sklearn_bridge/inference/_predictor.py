@@ -395,7 +395,10 @@ def _feature_columns(model, X, feature_cols, exclude):
 
 
 class _PyfuncModel:
-    """An MLflow pyfunc model seen as an estimator with ``predict`` only."""
+    """An MLflow pyfunc model seen as an estimator with ``predict`` only. It checks its
+    signature, so the UDF gives it the feature columns with their own types."""
+
+    takes_typed_frames = True
 
     def __init__(self, pyfunc_model):
         self.pyfunc_model = pyfunc_model

@@ -110,6 +110,8 @@ def predict_udf(
         feature_names=feature_names,
         arrow_type=_arrow_type(out_type),
         batch_size=DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size),
+        # A model that checks a signature (MLflow pyfunc) gets the columns' own types.
+        typed=bool(getattr(model, "takes_typed_frames", False)) and feature_names is not None,
     )
     with warnings.catch_warnings():
         # The UDF takes any number of columns, which type hints cannot say; the type is explicit.
@@ -153,10 +155,12 @@ def _arrow_type(spark_type):
 
 
 # -------------------------------------------------------------- executors
-def _score_batches(batches, *, model, method, feature_names, arrow_type, batch_size):
+def _score_batches(batches, *, model, method, feature_names, arrow_type, batch_size, typed=False):
     """arrow_udf body: Arrow feature columns in, one Arrow column out, batch by batch."""
     score = getattr(model.load(), method)
-    convert = partial(_features, names=feature_names)
+    convert = (
+        partial(_frame, names=feature_names) if typed else partial(_features, names=feature_names)
+    )
     with limit_task_threads():
         for X in _rebatch(map(convert, batches), batch_size):
             if feature_names is not None and not isinstance(X, pd.DataFrame):

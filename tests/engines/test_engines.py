@@ -256,8 +256,8 @@ def test_a_group_that_kills_its_worker_every_time_is_named_and_the_rest_kept(spa
 
 
 def test_a_grouped_estimator_inside_a_search_fits_in_its_task(spark):
-    data = stores(n_groups=3, n_rows=30)
-    X, y = data[["store", "f0", "f1", "f2"]], data["y"]
+    data = stores(n_groups=3, n_rows=30).sample(frac=1.0, random_state=0)  # stores in every fold
+    X, y = data[["store", "f0", "f1", "f2"]].reset_index(drop=True), data["y"].to_numpy()
     grid = {"estimator__alpha": [0.1, 10.0]}
     grouped = GroupedEstimator(Ridge(), "store")
     ours = SparkGridSearchCV(grouped, grid, cv=KFold(2)).fit(X, y)

@@ -1,0 +1,40 @@
+"""The MLflow ``python_model`` that serves a saved estimator of this package.
+
+Its own module because it subclasses ``mlflow.pyfunc.PythonModel``: importing it imports
+mlflow, which only logging and loading a model should pay for.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import mlflow
+
+__all__ = ["SavedModelPyfunc"]
+
+
+# Defining a PythonModel subclass makes MLflow inspect predict's type hints and warn that
+# there are none to validate against; the model's signature is set explicitly instead.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", ".*Any type hint is inferred as AnyType")
+
+    class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
+        """Serves a :meth:`save` directory, loaded once per process by the class's ``load``
+        (integrity checks included); ``predict`` is the estimator's local ``predict`` on pandas.
+
+        Parameters
+        ----------
+        estimator_class : type
+            The class whose ``load`` reads the directory (e.g. ``GroupedEstimator``).
+        """
+
+        artifact = "saved_model"
+
+        def __init__(self, estimator_class):
+            self.estimator_class = estimator_class
+
+        def load_context(self, context):
+            self.model = self.estimator_class.load(context.artifacts[self.artifact])
+
+        def predict(self, context, model_input, params=None):
+            return self.model.predict(model_input)
