@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test test-connect test-cluster lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,15 @@ lint: $(STAMP)
 # test harness and stopped by process id; then the docs with warnings as errors.
 test: lint
 	$(BIN)/python -m pytest
-	SSB_ENGINE=connect $(BIN)/python -m pytest tests/connect tests/engines
-	SSB_ENGINE=cluster $(BIN)/python -m pytest tests/engines
+	$(MAKE) -j2 --output-sync=target test-connect test-cluster
 	$(MAKE) docs
+
+# The two engine runs wait on JVM start-ups more than on the CPU: run side by side.
+test-connect: $(STAMP)
+	SSB_ENGINE=connect $(BIN)/python -m pytest tests/connect tests/engines
+
+test-cluster: $(STAMP)
+	SSB_ENGINE=cluster $(BIN)/python -m pytest tests/engines
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

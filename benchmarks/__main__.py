@@ -3,7 +3,13 @@
 import importlib
 import sys
 
-MODULES = ["bench_grouped", "bench_batch_predict", "bench_search", "bench_spark_ml"]
+MODULES = [
+    "bench_grouped",
+    "bench_grouped_scale",
+    "bench_batch_predict",
+    "bench_search",
+    "bench_spark_ml",
+]
 
 for name in MODULES:
     print(f"\n=== {name}")

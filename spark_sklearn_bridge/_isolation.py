@@ -8,10 +8,11 @@ retries the whole task and, after ``spark.task.maxFailures`` attempts, fails the
 losing every other group or candidate of it. Run isolated, the child dies instead, and its
 parent (the Spark task) records the failure under the unit's name and goes on.
 
-Forking costs about a millisecond and shares the parent's memory copy-on-write, so the
-parent's loaded estimator, data and imports are there at no cost. The child caps native
-thread pools to one thread (GNU OpenMP is not fork-safe with more) and leaves through
-``os._exit`` so that nothing of the Spark worker's own machinery runs twice.
+Forking shares the parent's memory copy-on-write, so the parent's loaded estimator, data and
+imports are there at no cost. Call it inside :func:`~._threads.limit_task_threads` (both
+callers do): the child inherits the parent's thread-pool limits, and GNU OpenMP is fork-safe
+only when the parent has not run a wider pool. The child leaves through ``os._exit``, so
+nothing of the Spark worker's own machinery runs twice.
 """
 
 from __future__ import annotations
@@ -92,10 +93,7 @@ def run_isolated(func, timeout: float | None = None, *, name: str = "the work") 
 def _child(func, write_end) -> None:  # pragma: no cover - runs in the child
     code = 0
     try:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            result = ("ok", func())
+        result = ("ok", func())
         try:
             blob = cloudpickle.dumps(result)
         except Exception:

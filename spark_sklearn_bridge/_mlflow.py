@@ -120,7 +120,7 @@ def log_pyfunc(estimator, name: str, signature, input_example=None) -> str:
     from ._pyfunc import SavedModelPyfunc  # subclasses mlflow's PythonModel: imports mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "saved"
+        target = Path(tmp) / SavedModelPyfunc.artifact  # MLflow keeps the directory name
         estimator.save(target)
         with warnings.catch_warnings():
             # Without an input example the signature is built from the fitted columns.

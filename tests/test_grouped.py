@@ -509,8 +509,12 @@ def test_mlflow_logging_round_trip(spark, tmp_path, mlflow_store):
     model = GroupedEstimator(Ridge(), "store").fit(X, data["y"])
     with mlflow.start_run():
         uri = model.log_to_mlflow("grouped")
+    # a pyfunc model whose artifact is the save directory, loadable as the estimator itself
+    unwrapped = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+    np.testing.assert_array_equal(unwrapped.predict(X), model.predict(X))
     local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl"))
-    np.testing.assert_array_equal(GroupedEstimator.load(local).predict(X), model.predict(X))
+    loaded = GroupedEstimator.load(f"{local}/artifacts/saved_model")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
 def test_bad_input_is_named_before_any_job(spark):

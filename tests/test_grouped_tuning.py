@@ -14,7 +14,6 @@ from sklearn.model_selection import (
     GridSearchCV,
     HalvingGridSearchCV,
     KFold,
-    RandomizedSearchCV,
     TimeSeriesSplit,
 )
 
@@ -47,9 +46,6 @@ def by_hand(search, data):
 
 SEARCHES = {
     "GridSearchCV": GridSearchCV(Ridge(), GRID, cv=TimeSeriesSplit(3)),
-    "RandomizedSearchCV": RandomizedSearchCV(
-        Ridge(), {"alpha": [0.01, 0.1, 1.0, 30.0]}, n_iter=3, cv=KFold(3), random_state=0
-    ),
     "HalvingGridSearchCV": HalvingGridSearchCV(
         Ridge(), GRID, cv=KFold(3), min_resources=12, random_state=0
     ),

@@ -42,7 +42,7 @@ EXTRA_DOC = """
         Progress bar of finished Spark tasks. Default: on a terminal and not in CI.
     candidate_timeout : float, optional
         Seconds one candidate x fold fit may take. When set, every fit runs in its own child
-        process of the Spark task (forked, about a millisecond); one that runs longer is
+        process of the Spark task (forked: tens of milliseconds each); one that runs longer is
         killed and handled like a failed fit: ``error_score`` is recorded with a message
         naming the candidate, or ``error_score="raise"`` raises :class:`CandidateFitError`.
         Without it, a Python worker that dies (a crash in native code, the out-of-memory
