@@ -120,8 +120,9 @@ class GroupedEstimator(
     model_table_ : pyspark.sql.DataFrame
         One row per group: the group columns, ``model`` (serialized, integrity-checked bytes;
         null unless ``status == "ok"``), ``n_rows``, ``fit_seconds``, ``status`` (``"ok"``,
-        ``"failed"`` or ``"too_few_rows"``), ``error`` (traceback or reason) and ``classes``
-        (the group model's ``classes_`` as JSON, for classifiers).
+        ``"failed"`` or ``"too_few_rows"``), ``error`` (traceback or reason), ``classes``
+        (the group model's ``classes_`` as JSON, for classifiers), ``best_params`` (JSON) and
+        ``best_score`` (when the base estimator is a search) and ``fitted_at`` (UTC).
     n_groups_ : int
         Number of groups found in the training data (every status).
     n_failed_groups_ : int
