@@ -22,11 +22,12 @@ import select
 import signal
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 
 import cloudpickle
 
-__all__ = ["Isolated", "run_isolated", "is_worker_crash"]
+__all__ = ["Isolated", "is_worker_crash", "retry_isolated", "run_isolated"]
 
 _CHUNK = 1 << 20
 
@@ -139,3 +140,22 @@ def is_worker_crash(exc: BaseException) -> bool:
     Python exception in our code (that one is reported as a ``PythonException``)."""
     text = str(exc)
     return any(marker in text for marker in _CRASH_MARKERS)
+
+
+def retry_isolated(run_job, *, isolate: bool, unit: str):
+    """``run_job(isolate)``; when a Python worker died in a job that was not isolated, warn
+    and run it once more with every ``unit`` ("group", "candidate") in its own process, so
+    the one responsible is found and recorded instead of the whole job failing."""
+    try:
+        return run_job(isolate)
+    except Exception as exc:
+        if isolate or not is_worker_crash(exc):
+            raise
+    warnings.warn(
+        f"A Spark Python worker died while fitting {unit}s (a crash in native code or the "
+        f"out-of-memory killer); fitting again with each {unit} in its own process, to find "
+        f"and record the {unit} responsible.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return run_job(True)

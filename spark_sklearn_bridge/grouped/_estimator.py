@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -34,7 +33,7 @@ from .._inputs import (
     spark_column_kinds,
     to_pandas,
 )
-from .._isolation import is_worker_crash
+from .._isolation import retry_isolated
 from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
 from .._serialization import dump_model
@@ -456,26 +455,15 @@ class GroupedEstimator(
         )
         schema = table_schema(data.schema[c] for c in group_cols)
         fit_partition_ = self._partition_fitter(group_cols, features, label, fit_params)
-        isolate = self.group_timeout is not None
-        while True:
+
+        def run_job(isolate):
             with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
                 job = partial(fit_partition_, progress=bar.reporter, isolate=isolate)
-                try:
-                    table = to_pandas(map_in_pandas(packed, job, schema))
-                except Exception as exc:
-                    if isolate or not is_worker_crash(exc):
-                        raise
-                    warnings.warn(
-                        "A Spark Python worker died while fitting groups (a crash in native "
-                        "code or the out-of-memory killer); fitting again with each group in "
-                        "its own process, to find and record the group responsible.",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                    isolate = True
-                    continue
+                table = to_pandas(map_in_pandas(packed, job, schema))
                 bar.wait_for(len(table))
             return table
+
+        return retry_isolated(run_job, isolate=self.group_timeout is not None, unit="group")
 
     # ----------------------------------------------------------- accessors
     @property

@@ -23,7 +23,6 @@ import pickle
 import sys
 import traceback
 import uuid
-import warnings
 import weakref
 from functools import partial
 
@@ -39,7 +38,7 @@ from .._compat import (
     get_active_backend,
 )
 from .._inputs import to_pandas
-from .._isolation import is_worker_crash, run_isolated
+from .._isolation import retry_isolated, run_isolated
 from .._shipping import ship
 from .._spark_jobs import track_job_progress
 from .._threads import limit_task_threads
@@ -234,31 +233,18 @@ class SparkTaskRunner:
         tasks = self.spark.createDataFrame(frame, "task long, payload binary").repartition(
             max(1, min(len(payloads), 4 * self.parallelism))
         )
-        isolate = self.timeout is not None
-        while True:
+
+        def run_job(isolate):
             body = partial(
                 _run_fit_tasks, shipments=shipments, isolate=isolate, timeout=self.timeout
             )
             job = tasks.mapInPandas(body, "task long, result binary")
-            try:
-                with track_job_progress(
-                    self.spark, f"fitting {len(payloads)} fits", self.progress
-                ):
-                    rows = to_pandas(job)
-            except Exception as exc:
-                if isolate or not is_worker_crash(exc):
-                    raise
-                warnings.warn(
-                    "A Spark Python worker died while fitting candidates (a crash in native "
-                    "code or the out-of-memory killer); fitting them again each in its own "
-                    "process, to find and record the candidate responsible.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                isolate = True
-                continue
-            self.n_jobs_run += 1
-            return rows
+            with track_job_progress(self.spark, f"fitting {len(payloads)} fits", self.progress):
+                return to_pandas(job)
+
+        rows = retry_isolated(run_job, isolate=self.timeout is not None, unit="candidate")
+        self.n_jobs_run += 1
+        return rows
 
     def _portable(self, item):
         """A task as it travels: ``caller`` (the search, which scikit-learn passes only for
