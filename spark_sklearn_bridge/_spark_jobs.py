@@ -16,6 +16,7 @@ from ._session import is_spark_connect
 
 __all__ = [
     "map_in_pandas",
+    "null_safe_condition",
     "cluster_cores",
     "default_partitions",
     "key_runs",
@@ -166,3 +167,16 @@ def task_progress(spark, total, desc: str, unit: str, progress: bool | None = No
     local = conf.get("spark.master", "local").startswith("local")
     host = "127.0.0.1" if local else conf.get("spark.driver.host", "127.0.0.1")
     return TaskProgress(total, desc, unit=unit, progress=progress, host=host)
+
+
+def null_safe_condition(cols, left, right):
+    """Join condition on ``cols`` where null keys match null keys (null groups are groups)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    def side(name, c):
+        return F.col(f"{name}.`{c.replace('`', '``')}`")
+
+    conditions = [side(left, c).eqNullSafe(side(right, c)) for c in cols]
+    return reduce(lambda a, b: a & b, conditions)

@@ -43,7 +43,7 @@ from .._threads import running_in_spark_task
 from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
 from ._fit import fit_partition, table_schema
 from ._predict import is_numeric_type, predict_local, predict_spark
-from ._store import TABLE_FIELDS, ModelTable, group_key
+from ._store import TABLE_FIELDS, ModelTable, collect_fit_output, group_key
 
 __all__ = ["GroupedEstimator"]
 
@@ -156,9 +156,19 @@ class GroupedEstimator(
     Per-row fit parameters (e.g. ``sample_weight`` arrays) cannot be split by group and are
     rejected; scalar fit parameters are passed to every group's ``fit``.
 
+    Large model tables: when a fit's models add up to more than 64 MiB (e.g. 200,000
+    linear models), the table stays distributed: the models remain in a persisted Spark
+    DataFrame on the executors (memory, spilling to disk; :attr:`model_table_` is that
+    DataFrame) and the driver keeps only the other fields, a few hundred bytes per group.
+    ``get_group_model`` and pandas ``predict`` fetch the models they need in one small job;
+    ``save``, ``log_to_mlflow`` and pickling collect the models (the saved or pickled copy
+    holds them all). Like any cached data, a distributed table is recomputed (its groups
+    refitted from the same input) if executors holding it are lost, and it lives as long as
+    the session.
+
     Predicting on Spark: a model table of up to 64 MiB travels with the tasks (a broadcast on
     classic Spark); the rows are hash-partitioned and sorted by group so each model is called
-    once per group and task. A larger table stays distributed and meets its groups' rows in the
+    once per group and task. A larger (or distributed) table meets its groups' rows in the
     same shuffle. Streaming input always takes the first path, without the sort.
 
     Examples
@@ -296,11 +306,17 @@ class GroupedEstimator(
                 else None
             )
         key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
-        frame = self._fit_table(spark, data, group_cols, features, label, fit_params, n_groups)
-        fallback = None
+        frame, distributed = self._fit_table(
+            spark, data, group_cols, features, label, fit_params, n_groups
+        )
+        table = ModelTable(frame, group_cols, key_types, distributed=distributed)
         if self.fallback is not None:
-            fallback = self._fit_fallback(data, features, label, fit_params)
-        return self._finish_fit(frame, group_cols, key_types, features, fallback)
+            try:
+                table.fallback = self._fit_fallback(data, features, label, fit_params)
+            except BaseException:
+                table.release()
+                raise
+        return self._finish_fit(table, features)
 
     def _local_input(self, X, group_cols):
         """``(frame, feature columns)`` of pandas input, checked before any job."""
@@ -328,12 +344,15 @@ class GroupedEstimator(
             fit = self._partition_fitter([ALL_ROWS], features, label, fit_params, fallback=True)
             whole = frame.assign(**{ALL_ROWS: 0})
             fallback = _fallback_blob(pd.concat(list(fit([whole], progress=None))))
-        return self._finish_fit(table, group_cols, key_types, features, fallback)
+        check_not_empty(len(table), "The training data")
+        return self._finish_fit(ModelTable(table, group_cols, key_types, fallback), features)
 
-    def _finish_fit(self, frame, group_cols, key_types, features, fallback=None):
-        check_not_empty(len(frame), "The training data")
-        table = ModelTable(frame, group_cols, key_types, fallback=fallback)
+    def _finish_fit(self, table: ModelTable, features):
+        if not table.n_groups:
+            table.release()
+            check_not_empty(0, "The training data")
         if self.on_error == "raise" and (failure := table.first_failure()) is not None:
+            table.release()
             key, error = failure
             raise GroupFitError(
                 f"Fitting the model of group {key} failed (on_error='raise': each task "
@@ -409,11 +428,12 @@ class GroupedEstimator(
         )
         update.fit(X, y, **fit_params)
         old, new = self._table, update._table
-        _check_same_key_types(old.key_types, new.key_types)
-        kept = [key not in new.index for key in old.index]  # old.index is in row order
-        frame = pd.concat([old.frame[kept], new.frame], ignore_index=True)
+        try:
+            _check_same_key_types(old.key_types, new.key_types)
+            table = old.replace_groups(new, get_spark(self.spark))
+        finally:
+            new.release()
         old.release()
-        table = ModelTable(frame, old.group_cols, old.key_types, fallback=old.fallback)
         self._set_fitted(table, list(self.feature_names_in_))
         return self
 
@@ -459,8 +479,13 @@ class GroupedEstimator(
         def run_job(isolate):
             with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
                 job = partial(fit_partition_, progress=bar.reporter, isolate=isolate)
-                table = to_pandas(map_in_pandas(packed, job, schema))
-                bar.wait_for(len(table))
+                fitted = map_in_pandas(packed, job, schema).persist()
+                try:
+                    table = collect_fit_output(fitted, schema)
+                except BaseException:
+                    fitted.unpersist()
+                    raise
+                bar.wait_for(len(table[0]))
             return table
 
         return retry_isolated(run_job, isolate=self.group_timeout is not None, unit="group")

@@ -10,6 +10,7 @@ shuffle. Streaming input always takes the first path, without the sort.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -21,11 +22,17 @@ from .._inputs import column, spark_column_kinds
 from .._schemas import is_clusterer, output_type
 from .._serialization import load_model
 from .._session import get_spark
-from .._spark_jobs import default_partitions, key_runs, map_in_pandas, same_key
+from .._spark_jobs import (
+    default_partitions,
+    key_runs,
+    map_in_pandas,
+    null_safe_condition,
+    same_key,
+)
 from .._threads import limit_task_threads
 from ..exceptions import ColumnError, UnseenGroupError
 from ._fit import all_numeric, fits_numpy_like_pandas
-from ._store import USE_FALLBACK, group_key
+from ._store import group_key
 
 __all__ = ["is_numeric_type", "predict_local", "predict_spark"]
 
@@ -44,24 +51,25 @@ def predict_local(est, method, frame):
     check_features(est, frame.columns)
     frame = frame.reset_index(drop=True)
     groups = frame.groupby(group_cols, dropna=False, sort=False).indices
-    usable, missing = [], Missing()
+    positions, missing = {}, Missing()
     for key, rows in groups.items():
         key = group_key(key)
         position = table.position(key)
         if position < 0:
             missing.add(key, len(rows), known=key in table.index)
         else:
-            usable.append((table.model_at(position), rows))
+            positions[position] = rows
+    table.prefetch(list(positions))  # one job for a distributed table
+    usable = [(table.model_at(position), rows) for position, rows in positions.items()]
     fallback_keys = route_missing(est, missing)
     if fallback_keys:
         rows = np.concatenate([groups_by_key(groups)[k] for k in fallback_keys])
         usable.append((table.fallback_model(), np.sort(rows)))
     classes, features = getattr(est, "classes_", None), list(est.feature_names_in_)
     as_numpy = fits_numpy_like_pandas(est.estimator, features) and all_numeric(frame, features)
-    pieces = [
-        group_output(model, frame.iloc[rows], method, features, classes, as_numpy)
-        for model, rows in usable
-    ]
+    X = _Features(frame, features, as_numpy)
+    with _numpy_features():
+        pieces = [group_output(model, X.rows(rows), method, classes) for model, rows in usable]
     return assemble(pieces, [rows for _, rows in usable], len(frame))
 
 
@@ -89,9 +97,8 @@ def predict_spark(est, method, X):
             )
     _check_key_types(table.key_types, X)
     spark = get_spark(est.spark)
-    usable = table.usable()
     if not X.isStreaming:
-        _check_unseen_spark(est, spark, X, usable)
+        _check_unseen_spark(est, spark, X, usable=len(table.usable()) > 0)
     classes = getattr(est, "classes_", None)  # the union of group classes, set at fit
     out_type = output_type(method, classes=classes, clusterer=is_clusterer(est.estimator))
     fields = [*X.schema.fields, T.StructField(est.prediction_col, out_type)]
@@ -114,7 +121,8 @@ def predict_spark(est, method, X):
     )
     n_partitions = est.n_partitions or default_partitions(spark)
     keys = [column(c) for c in group_cols]  # quoted: any column name works
-    if X.isStreaming or table.usable_bytes() <= SHIP_MODELS_BELOW_BYTES:
+    small = table.distributed is None and table.usable_bytes() <= SHIP_MODELS_BELOW_BYTES
+    if X.isStreaming or small:
         if not X.isStreaming:
             X = X.repartition(n_partitions, *keys).sortWithinPartitions(*keys)
         ship_rows = partial(
@@ -125,12 +133,7 @@ def predict_spark(est, method, X):
         )
         return map_in_pandas(X, ship_rows, schema)
     # A large model table stays distributed: each model row meets its group's rows, first.
-    served = usable[group_cols + ["model"]]
-    if table.fallback is not None:  # groups without a model meet the fallback's marker
-        unusable = table.frame.loc[table.frame["status"] != "ok", group_cols]
-        served = pd.concat([served, unusable.assign(model=USE_FALLBACK)], ignore_index=True)
-    models = spark.createDataFrame(served)
-    models = models.withColumnRenamed("model", MODEL)  # numeric keys widen in the union
+    models = table.served(spark).withColumnRenamed("model", MODEL)  # numeric keys widen
     combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
         models, allowMissingColumns=True
     )
@@ -221,11 +224,11 @@ def _check_unseen_spark(est, spark, X, usable) -> None:
     # default of 200 shuffle partitions made this small job slow).
     n_partitions = est.n_partitions or default_partitions(spark)
     counts = X.select(*keys).repartition(n_partitions, *keys).groupBy(*keys).count()
-    if len(usable):
-        keys = spark.createDataFrame(usable[group_cols])
+    if usable:
+        keys = est._table.usable_keys(spark)
         counts = counts.alias("data").join(
             F.broadcast(keys.alias("models")),
-            on=_null_safe_condition(group_cols, "data", "models"),
+            on=null_safe_condition(group_cols, "data", "models"),
             how="left_anti",
         )
     missing = Missing()
@@ -245,19 +248,6 @@ def is_numeric_type(simple_string: str) -> bool:
         "double",
         "decimal",
     }
-
-
-def _null_safe_condition(cols, left, right):
-    """Join condition on ``cols`` where null keys match null keys (null groups are groups)."""
-    from functools import reduce
-
-    from pyspark.sql import functions as F
-
-    def side(name, c):
-        return F.col(f"{name}.`{c.replace('`', '``')}`")
-
-    conditions = [side(left, c).eqNullSafe(side(right, c)) for c in cols]
-    return reduce(lambda a, b: a & b, conditions)
 
 
 # --------------------------------------------------------------- executors
@@ -304,8 +294,8 @@ class PredictSpec:
     def with_source(self) -> bool:
         return self.fallback is not None
 
-    def output(self, model, rows, as_numpy):
-        return group_output(model, rows, self.method, self.feature_cols, self.classes, as_numpy)
+    def output(self, model, X):
+        return group_output(model, X, self.method, self.classes)
 
 
 def predict_partition(batches, *, spec):
@@ -315,11 +305,12 @@ def predict_partition(batches, *, spec):
     loaded (once per task) only when the group has rows to predict.
     """
     key, blob, model, source, cache = None, None, None, None, {}
-    with limit_task_threads():
+    with limit_task_threads(), _numpy_features():
         for batch in batches:
             batch = batch.reset_index(drop=True)
             is_model = batch[MODEL].notna().to_numpy()
             as_numpy = spec.numpy_ok and all_numeric(batch, spec.feature_cols)
+            features = _Features(batch, spec.feature_cols, as_numpy)
             pieces, sources = [], []
             for run_key, start, end in key_runs(batch, spec.group_cols):
                 if is_model[start]:
@@ -335,7 +326,7 @@ def predict_partition(batches, *, spec):
                 if model is None:
                     pieces.append([None] * (end - start))
                     continue
-                values = spec.output(model, batch.iloc[start:end], as_numpy)
+                values = spec.output(model, features.rows(slice(start, end)))
                 pieces.append(list(values) if spec.output_is_array else values)
             if pieces:
                 out = batch.loc[~is_model, spec.columns].assign(
@@ -355,9 +346,10 @@ def predict_shipped(batches, *, spec, models, chunk_rows):
     """
     table = models.load()  # {group key: model bytes}, deserialized once per worker
     loaded, cache = {}, {}
-    with limit_task_threads():
+    with limit_task_threads(), _numpy_features():
         for batch in _chunks(batches, chunk_rows):
             as_numpy = spec.numpy_ok and all_numeric(batch, spec.feature_cols)
+            features = _Features(batch, spec.feature_cols, as_numpy)
             pieces, order = [], []
             source_col = np.full(len(batch), None, dtype=object)
             groups = batch.groupby(spec.group_cols, dropna=False, sort=False).indices
@@ -368,7 +360,7 @@ def predict_shipped(batches, *, spec, models, chunk_rows):
                 model, source = loaded[key]
                 source_col[rows] = source
                 if model is not None:
-                    pieces.append(spec.output(model, batch.iloc[rows], as_numpy))
+                    pieces.append(spec.output(model, features.rows(rows)))
                     order.append(rows)
             out = batch[spec.columns].assign(
                 **{spec.output_col: _place(pieces, order, spec, len(batch))}
@@ -411,24 +403,44 @@ def _join_outputs(pieces):
     return [value for piece in pieces for value in piece]
 
 
-def group_output(model, frame, method, feature_cols, classes, as_numpy=False):
-    """``model.method`` on the feature columns of ``frame``, probabilities aligned to ``classes``.
+def group_output(model, X, method, classes):
+    """``model.method(X)``, probabilities aligned to ``classes``.
 
-    ``as_numpy`` (plain scikit-learn models, numeric features) skips the per-call DataFrame
-    validation: the columns are already selected by name in the order the model was fitted on.
+    ``X`` is the group's feature DataFrame, or (plain scikit-learn models, numeric features)
+    its numpy matrix, which skips the per-call DataFrame validation: the columns are already
+    selected by name in the order the model was fitted on. Callers of the numpy form run it
+    under :func:`_numpy_features`.
     """
-    if as_numpy:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "X does not have valid feature names")
-            values = getattr(model, method)(frame[feature_cols].to_numpy())
-    else:
-        values = getattr(model, method)(frame[feature_cols])
+    values = getattr(model, method)(X)
     if method in ("predict_proba", "predict_log_proba") and classes is not None:
         fill = -np.inf if method == "predict_log_proba" else 0.0
-        aligned = np.full((len(frame), len(classes)), fill)
+        aligned = np.full((len(X), len(classes)), fill)
         aligned[:, np.searchsorted(classes, model.classes_)] = values
         return aligned
     return np.asarray(values)
+
+
+class _Features:
+    """A batch's feature columns: one numpy matrix (``as_numpy``) or the DataFrame, sliced
+    by row positions or ranges without going through pandas for every group."""
+
+    def __init__(self, batch, feature_cols, as_numpy):
+        features = batch[feature_cols]
+        self.data = features.to_numpy() if as_numpy else features
+        self.as_numpy = as_numpy
+
+    def rows(self, index):
+        if self.as_numpy:
+            return self.data[index]
+        return self.data.iloc[index]
+
+
+@contextmanager
+def _numpy_features():
+    """Models fitted on DataFrames warn when given numpy; here the columns are known right."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        yield
 
 
 def assemble(pieces, order, n_rows):
