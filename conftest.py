@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ENGINE = os.environ.get("SSB_ENGINE")  # None, "cluster" or "connect"
+TESTS = Path(__file__).parent / "tests"
+sys.path.insert(0, str(TESTS))  # helper modules shared by tests/, tests/connect, tests/engines
 collect_ignore_glob = []
 if not (os.environ.get("SPARK_REMOTE") or ENGINE == "connect"):
     collect_ignore_glob.append("tests/connect/*")
@@ -27,7 +29,13 @@ def pytest_collection_finish(session):
     import cloudpickle
     from pyspark import cloudpickle as pyspark_cloudpickle
 
-    for module in {item.module for item in session.items if getattr(item, "module", None)}:
+    modules = {item.module for item in session.items if getattr(item, "module", None)}
+    modules |= {  # and the helper modules under tests/ that they import
+        module
+        for module in list(sys.modules.values())
+        if Path(getattr(module, "__file__", None) or "/").is_relative_to(TESTS)
+    }
+    for module in modules:
         if not module.__name__.startswith("spark_sklearn_bridge"):
             cloudpickle.register_pickle_by_value(module)
             pyspark_cloudpickle.register_pickle_by_value(module)

@@ -5,8 +5,9 @@ Four paradigms, one class family each:
 - :class:`SparkMLEstimator` (:mod:`.spark_ml`): data-parallel training of one model,
   delegated to ``pyspark.ml``;
 - :class:`GroupedEstimator` (:mod:`.grouped`): one scikit-learn model per group of rows;
-- :class:`SparkGridSearchCV`, :class:`SparkRandomizedSearchCV`, :class:`SparkHyperoptSearchCV`
-  (:mod:`.search`): hyperparameter search with candidates fitted as Spark tasks;
+- :class:`SparkGridSearchCV`, :class:`SparkRandomizedSearchCV`, :class:`SparkHyperoptSearchCV`,
+  :class:`SparkHalvingGridSearchCV`, :class:`SparkHalvingRandomSearchCV` (:mod:`.search`):
+  hyperparameter search with candidates fitted as Spark tasks;
 - :class:`SparkBatchPredictor` and :func:`predict_udf` (:mod:`.inference`): distributed
   inference.
 """
@@ -16,7 +17,13 @@ from ._session import get_spark, is_spark_connect
 from .exceptions import SparkSklearnBridgeError
 from .grouped import GroupedEstimator
 from .inference import SparkBatchPredictor, predict_udf
-from .search import SparkGridSearchCV, SparkHyperoptSearchCV, SparkRandomizedSearchCV
+from .search import (
+    SparkGridSearchCV,
+    SparkHalvingGridSearchCV,
+    SparkHalvingRandomSearchCV,
+    SparkHyperoptSearchCV,
+    SparkRandomizedSearchCV,
+)
 from .spark_ml import SparkMLEstimator, supported_estimators
 
 __version__ = "0.2.0"
@@ -25,6 +32,8 @@ __all__ = [
     "GroupedEstimator",
     "SparkBatchPredictor",
     "SparkGridSearchCV",
+    "SparkHalvingGridSearchCV",
+    "SparkHalvingRandomSearchCV",
     "SparkHyperoptSearchCV",
     "SparkMLEstimator",
     "SparkRandomizedSearchCV",

@@ -7,7 +7,7 @@ import os
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["limit_task_threads", "running_in_spark_task", "task_cpus"]
+__all__ = ["fit_with_cores", "limit_task_threads", "running_in_spark_task", "task_cpus"]
 
 
 def running_in_spark_task() -> bool:
@@ -66,3 +66,26 @@ def limit_task_threads(n_threads: int | None = None):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def fit_with_cores(n_cores: int):
+    """Let the estimators fitted in the block use ``n_cores`` cores, and no more.
+
+    BLAS/OpenMP pools get ``n_cores`` threads (:func:`limit_task_threads`); joblib (what
+    scikit-learn's ``n_jobs`` goes through) runs ``n_jobs=None`` as ``n_cores`` workers and
+    counts ``n_cores`` CPUs for ``n_jobs=-1`` (``LOKY_MAX_CPU_COUNT``). An explicit
+    ``n_jobs=k`` is the estimator's own choice and is left alone.
+    """
+    from joblib import parallel_config
+
+    previous = os.environ.get("LOKY_MAX_CPU_COUNT")
+    os.environ["LOKY_MAX_CPU_COUNT"] = str(n_cores)
+    try:
+        with limit_task_threads(n_cores), parallel_config(n_jobs=n_cores):
+            yield n_cores
+    finally:
+        if previous is None:
+            os.environ.pop("LOKY_MAX_CPU_COUNT", None)
+        else:
+            os.environ["LOKY_MAX_CPU_COUNT"] = previous

@@ -12,6 +12,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import loguniform
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.compose import make_column_transformer
@@ -29,6 +30,8 @@ from spark_sklearn_bridge import (
     GroupedEstimator,
     SparkBatchPredictor,
     SparkGridSearchCV,
+    SparkHalvingGridSearchCV,
+    SparkHalvingRandomSearchCV,
     SparkHyperoptSearchCV,
     SparkMLEstimator,
     SparkRandomizedSearchCV,
@@ -66,6 +69,12 @@ def _estimators(spark):
         SparkHyperoptSearchCV(
             Ridge(), {"alpha": [0.1, 1.0]}, max_evals=2, cv=2, random_state=0, spark=spark
         ),
+        SparkHalvingGridSearchCV(
+            Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=2, random_state=0, spark=spark
+        ),
+        SparkHalvingRandomSearchCV(
+            Ridge(), {"alpha": loguniform(0.1, 10.0)}, cv=2, random_state=0, spark=spark
+        ),
     ]
 
 
@@ -73,7 +82,7 @@ def _names(estimators):
     return [type(e).__name__ for e in estimators]
 
 
-@pytest.mark.parametrize("index", range(6), ids=_names(_estimators(None)))
+@pytest.mark.parametrize("index", range(8), ids=_names(_estimators(None)))
 def test_explicit_session_clone_copy_pickle(spark, index):
     estimator = _estimators(spark)[index]
     cloned = clone(estimator)
@@ -86,7 +95,7 @@ def test_explicit_session_clone_copy_pickle(spark, index):
     assert clone(make_pipeline(estimator)).steps[-1][1].spark is spark
 
 
-@pytest.mark.parametrize("index", range(6), ids=_names(_estimators(None)))
+@pytest.mark.parametrize("index", range(8), ids=_names(_estimators(None)))
 def test_explicit_session_fit_and_cross_val_score_equal_sklearn(spark, grouped_data, index):
     X, y = grouped_data
     estimator = _estimators(spark)[index]
@@ -140,6 +149,16 @@ def _sklearn_counterpart(fitted):
         return RandomizedSearchCV(Ridge(), **{k: params[k] for k in keys})
     if isinstance(fitted, SparkHyperoptSearchCV):  # no scikit-learn twin: its refit
         return Ridge(**fitted.best_params_)
+    if isinstance(fitted, (SparkHalvingGridSearchCV, SparkHalvingRandomSearchCV)):
+        from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV
+
+        twin = {
+            SparkHalvingGridSearchCV: HalvingGridSearchCV,
+            SparkHalvingRandomSearchCV: HalvingRandomSearchCV,
+        }[type(fitted)]
+        ours = ("spark", "parallelism", "feature_cols", "label_col", "mlflow", "progress")
+        ours += ("candidate_timeout", "checkpoint", "task_cpus", "pre_dispatch")
+        return twin(**{k: v for k, v in params.items() if k not in ours})
     return Ridge()
 
 

@@ -54,7 +54,12 @@ SEARCHES = {
         Ridge(), {"alpha": [0.01, 0.1, 1.0, 30.0]}, n_iter=3, cv=KFold(3), random_state=0
     ),
     "SparkHyperoptSearchCV": SparkHyperoptSearchCV(
-        Ridge(), {"alpha": hp.loguniform("alpha", -4, 3)}, max_evals=5, cv=3, random_state=0
+        Ridge(),
+        {"alpha": hp.loguniform("alpha", -4, 3)},
+        max_evals=8,
+        cv=3,
+        random_state=0,
+        parallelism=2,  # rounds of 2 proposals in the group's task as on the driver
     ),
 }
 

@@ -381,3 +381,35 @@ def test_verbose_output_of_executor_fits_reaches_the_driver(spark, capsys):
     SparkGridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, verbose=3).fit(X, y)
     out = capsys.readouterr().out
     assert len(re.findall(r"\[CV \d/3\] END .*C=(0\.1|1\.0).*score=", out)) == 6
+
+
+def test_n_startup_evals_sets_how_long_tpe_draws_at_random(spark, iris):
+    X, y = iris
+    space = {"C": hp.loguniform("C", -3, 3)}
+
+    def proposals(**kwargs):
+        search = SparkHyperoptSearchCV(
+            SVC(), space, max_evals=8, parallelism=1, random_state=7, cv=3, **kwargs
+        ).fit(X, y)
+        return search, [p["C"] for p in search.cv_results_["params"]]
+
+    _, random = proposals(algo="random")
+    search, default = proposals()  # 1 parameter, 8 evaluations: 2 * 1 + 2 = 4 at random
+    assert search.n_startup_evals_ == 4
+    assert default[:4] == random[:4] and default[4:] != random[4:]  # then TPE proposes
+    search, hyperopts = proposals(n_startup_evals=20)  # Hyperopt's own default
+    assert search.n_startup_evals_ == 20 and hyperopts == random
+    _, early = proposals(n_startup_evals=2)
+    assert early[:2] == random[:2] and early[2:4] != random[2:4]
+    assert proposals(algo="anneal")[0].n_startup_evals_ is None
+    with pytest.raises(ValueError, match="n_startup_evals"):
+        SparkHyperoptSearchCV(SVC(), space, n_startup_evals=-1).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("max_evals", "n_params", "parallelism", "expected"),
+    [(24, 4, 2, 10), (60, 4, 2, 12), (200, 4, 2, 20), (24, 1, 2, 4), (24, 2, 8, 8)],
+)
+def test_default_startup_size_follows_budget_and_space(max_evals, n_params, parallelism, expected):
+    search = SparkHyperoptSearchCV(SVC(), {"C": [1.0]}, max_evals=max_evals)
+    assert search._startup_evals(n_params, parallelism) == expected

@@ -40,29 +40,47 @@ from .._compat import (
 from .._inputs import to_pandas
 from .._isolation import retry_isolated, run_isolated
 from .._shipping import ship
-from .._spark_jobs import track_job_progress
-from .._threads import limit_task_threads
+from .._spark_jobs import (
+    cancel_at,
+    is_local_master,
+    run_interruptibly,
+    task_profile,
+    track_job_progress,
+)
+from .._threads import fit_with_cores, limit_task_threads
 from ..exceptions import CandidateFitError
+from ._checkpoint import fit_key
 
-__all__ = ["SparkFitBackend", "SparkTaskRunner"]
+__all__ = ["SearchTimedOut", "SparkFitBackend", "SparkTaskRunner"]
 
 _SCALARS = (str, bytes, int, float, complex, bool, type(None), np.generic)
 
 
+class SearchTimedOut(Exception):
+    """A search's ``timeout`` cancelled the Spark job of its running batch."""
+
+
 # ------------------------------------------------------------------ executors
-def _run_fit_tasks(batches, *, shipments, isolate=False, timeout=None):
+def _run_fit_tasks(
+    batches, *, shipments, isolate=False, timeout=None, checkpoint=None, cores=None
+):
     """mapInPandas body: run pickled joblib task lists; return pickled outcomes.
 
     With ``isolate``, each task list runs in a child process (:mod:`.._isolation`) killed
     after ``timeout`` seconds; a crash or timeout is reported as that candidate's fit error.
+    With a ``checkpoint`` (:class:`~._checkpoint.FitWriter`), every outcome that came back
+    is written under its key as soon as it is known. With ``cores``, each fit may use that
+    many cores (:func:`.._threads.fit_with_cores`).
     """
     run = partial(_run_isolated, timeout=timeout) if isolate else _run_items
-    with limit_task_threads():
+    with limit_task_threads() if cores is None else fit_with_cores(cores):
         for frame in batches:
             results = []
-            for payload in frame["payload"]:
+            for payload, key in zip(frame["payload"], frame["key"]):
                 items = _SharedUnpickler(io.BytesIO(payload), shipments).load()
                 results.append(run(items))
+                if checkpoint is not None and pickle.loads(results[-1])[0] == "ok":
+                    checkpoint.write(key, results[-1])
             yield pd.DataFrame({"task": frame["task"].to_numpy(), "result": results})
 
 
@@ -173,10 +191,15 @@ class SparkTaskRunner:
         Progress bar of finished tasks.
     timeout : float or None
         Seconds one fit may take (each then runs in a child process of the task).
+    task_cpus : int or None
+        Cores per fit: a task resource profile on a cluster; in local mode, where Spark has
+        none, ``parallelism`` tasks at once (the caller divides the cores).
     """
 
-    def __init__(self, spark, search, *, parallelism, progress=None, timeout=None):
+    def __init__(self, spark, search, *, parallelism, progress=None, timeout=None, task_cpus=None):
         self.spark = spark
+        self.task_cpus = task_cpus
+        self.local = is_local_master(spark)
         self.timeout = timeout
         self.search = search
         self.parallelism = parallelism
@@ -188,6 +211,9 @@ class SparkTaskRunner:
         self._shared: dict = {}  # id(obj) -> (obj, token, shipment)
         self._caller = None
         self.n_jobs_run = 0
+        self.tag = None  # the search's Spark job tag (_spark_jobs.JobTag), set by its fit
+        self.deadline = None  # time.monotonic() after which a running job is cancelled
+        self.checkpoint = None  # a _checkpoint.Checkpoint: fits finished before are reused
 
     def submit(self, batch, callback):
         future = _Pending(batch, callback)
@@ -206,15 +232,24 @@ class SparkTaskRunner:
         pending, self.pending = self.pending, []
         if not pending:
             return
-        task_lists = [[self._portable(item) for item in p.batch.items] for p in pending]
-        shipments, tokens = self._share(task_lists)
-        payloads = []
-        for items in task_lists:
-            buffer = io.BytesIO()
-            _SharedPickler(buffer, tokens).dump(items)
-            payloads.append(buffer.getvalue())
-        rows = self._run_job(payloads, shipments)
-        results = dict(zip(rows["task"], rows["result"]))
+        keys = [self._key(p.batch.items) for p in pending]
+        results = {}
+        if self.checkpoint is not None:  # fits an earlier run of this search finished
+            results = {i: self.checkpoint.outcome(k) for i, k in enumerate(keys)}
+            results = {i: outcome for i, outcome in results.items() if outcome is not None}
+        to_run = [i for i in range(len(pending)) if i not in results]
+        if to_run:
+            task_lists = [
+                [self._portable(item) for item in pending[i].batch.items] for i in to_run
+            ]
+            shipments, tokens = self._share(task_lists)
+            payloads = []
+            for items in task_lists:
+                buffer = io.BytesIO()
+                _SharedPickler(buffer, tokens).dump(items)
+                payloads.append(buffer.getvalue())
+            rows = self._run_job(payloads, [keys[i] for i in to_run], shipments)
+            results.update(zip((to_run[t] for t in rows["task"]), rows["result"]))
         for index, future in enumerate(pending):
             outcome = pickle.loads(results[index])
             sys.stdout.write(outcome[-1])  # the executor's output, in task order
@@ -226,23 +261,66 @@ class SparkTaskRunner:
             if future.callback is not None:  # lets joblib dispatch more (pre_dispatch != "all")
                 future.callback(future.value)
 
-    def _run_job(self, payloads, shipments):
+    def _key(self, items) -> str:
+        """The checkpoint key of a batch of fits ("" without a checkpoint)."""
+        if self.checkpoint is None:
+            return ""
+        return "-".join(fit_key(item) for item in items)
+
+    def _run_job(self, payloads, keys, shipments):
         """One Spark job over the payloads; run again with every fit isolated in a child
         process if a Python worker died, so the candidate responsible is recorded."""
-        frame = pd.DataFrame({"task": np.arange(len(payloads)), "payload": payloads})
-        tasks = self.spark.createDataFrame(frame, "task long, payload binary").repartition(
-            max(1, min(len(payloads), 4 * self.parallelism))
-        )
+        frame = pd.DataFrame({"task": np.arange(len(payloads)), "payload": payloads, "key": keys})
+        n_partitions, profile = 4 * self.parallelism, None
+        if self.task_cpus is not None:
+            if self.local:  # no stage-level scheduling: fewer tasks at once instead
+                n_partitions = self.parallelism
+            else:
+                profile = task_profile(self.task_cpus)
+        tasks = self.spark.createDataFrame(
+            frame, "task long, payload binary, key string"
+        ).repartition(max(1, min(len(payloads), n_partitions)))
+        writer = self.checkpoint.writer() if self.checkpoint is not None else None
 
         def run_job(isolate):
             body = partial(
-                _run_fit_tasks, shipments=shipments, isolate=isolate, timeout=self.timeout
+                _run_fit_tasks,
+                shipments=shipments,
+                isolate=isolate,
+                timeout=self.timeout,
+                checkpoint=writer,
+                cores=self.task_cpus,
             )
-            job = tasks.mapInPandas(body, "task long, result binary")
-            with track_job_progress(self.spark, f"fitting {len(payloads)} fits", self.progress):
-                return to_pandas(job)
+            job = tasks.mapInPandas(body, "task long, result binary", profile=profile)
+            cancel = self.tag.cancel if self.tag is not None else None
+            try:
+                with track_job_progress(
+                    self.spark, f"fitting {len(payloads)} fits", self.progress
+                ):
+                    return run_interruptibly(self.spark, partial(to_pandas, job), cancel)
+            except Exception as exc:
+                if self.tag is not None and self.tag.cancelled:  # not a crash: no retry
+                    raise SearchTimedOut(
+                        f"The search's time limit cancelled a job of {len(payloads)} fits."
+                    ) from exc
+                raise
 
-        rows = retry_isolated(run_job, isolate=self.timeout is not None, unit="candidate")
+        # The search's time is up while this job runs: cancel it (the search keeps what
+        # finished before, see SparkHyperoptSearchCV's timeout).
+        deadline = self.deadline if self.tag is not None else None
+        with cancel_at(deadline, self.tag.cancel if self.tag is not None else None):
+            try:
+                rows = retry_isolated(run_job, isolate=self.timeout is not None, unit="candidate")
+                if len(rows) != len(payloads):  # never a partial result (a cancelled collect)
+                    raise RuntimeError(
+                        f"The Spark job of {len(payloads)} fits returned {len(rows)} results."
+                    )
+            except Exception as exc:
+                if self.tag is not None and self.tag.cancelled:
+                    raise SearchTimedOut(
+                        f"The search's time limit cancelled a job of {len(payloads)} fits."
+                    ) from exc
+                raise
         self.n_jobs_run += 1
         return rows
 

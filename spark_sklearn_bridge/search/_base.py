@@ -7,6 +7,7 @@ own ``BaseSearchCV``; :class:`SparkSearchMixin` only makes the fits run on Spark
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 from joblib import parallel_config
@@ -20,9 +21,10 @@ from .._inputs import (
     spark_column_kinds,
 )
 from .._session import get_spark
-from .._spark_jobs import cluster_cores
+from .._spark_jobs import cancel_on_exit, cluster_cores
 from .._threads import running_in_spark_task
 from ._backend import SparkFitBackend, SparkTaskRunner
+from ._checkpoint import Checkpoint
 
 __all__ = ["EXTRA_CONSTRAINTS", "EXTRA_DOC", "SparkSearchMixin"]
 
@@ -31,7 +33,8 @@ EXTRA_DOC = """
         Default: :func:`get_spark`. Shared (never copied) by ``clone``; left out of pickles.
     parallelism : int, optional
         How many fits Spark runs at once (a Bayesian search proposes this many candidates per
-        round). Default: the cluster's cores (``defaultParallelism``).
+        round, also when it runs inside another job's task, e.g. per group). Default: the
+        cluster's cores (``defaultParallelism``) divided by ``task_cpus``; 1 inside a task.
     feature_cols, label_col : optional
         Columns of a Spark DataFrame passed to ``fit`` (collected to the driver). Default
         features: every column but the label, of any type (the estimator decides).
@@ -48,6 +51,22 @@ EXTRA_DOC = """
         Without it, a Python worker that dies (a crash in native code, the out-of-memory
         killer) makes the search run that batch again with every fit isolated, so the
         candidate responsible is handled the same way instead of the search failing.
+    checkpoint : str or path-like, optional
+        A directory (local path or pyarrow file system URI: ``s3://``, ``hdfs://`` ...) that
+        the driver and every executor can reach. Each finished candidate x fold fit is
+        written there by its task as soon as it is done; running the same search on the
+        same data with the same checkpoint again (after Ctrl-C, a crash, a lost cluster, a
+        timeout) reuses those fits instead of running them, and gives the same
+        ``cv_results_``. Searches that draw candidates at random resume only with a fixed
+        ``random_state``. A checkpoint of another search or other data is refused.
+    task_cpus : int, optional
+        Cores each fit gets, for estimators that use several (``n_jobs``, BLAS). On a cluster
+        (standalone, YARN, Kubernetes) every fit task requests ``task_cpus`` cores through a
+        stage-level resource profile; executors need at least that many cores. In local mode,
+        which has no stage-level scheduling, the search runs ``cores // task_cpus`` fits at
+        once instead. Either way, inside a fit BLAS/OpenMP pools get ``task_cpus`` threads,
+        and joblib runs ``n_jobs=None`` with ``task_cpus`` workers and counts ``task_cpus``
+        CPUs for ``n_jobs=-1``. Default ``parallelism``: the cluster's cores // ``task_cpus``.
 """
 
 EXTRA_CONSTRAINTS = {
@@ -58,6 +77,8 @@ EXTRA_CONSTRAINTS = {
     "mlflow": ["boolean"],
     "progress": [None, "boolean"],
     "candidate_timeout": [None, Interval(Real, 0, None, closed="neither")],
+    "checkpoint": [None, str, os.PathLike],
+    "task_cpus": [None, Interval(Integral, 1, None, closed="left")],
 }
 
 
@@ -94,7 +115,7 @@ class SparkSearchMixin(SparkEstimatorMixin):
             # GroupedEstimator): no session here, so the fits run in this task, one by one.
             with parallel_config(backend="sequential"):
                 super().fit(X, y, **params)
-            self.n_spark_jobs_ = 0
+            self.n_spark_jobs_ = self.n_resumed_fits_ = 0
             return self
         kinds = spark_column_kinds(X.schema) if is_spark_dataframe(X) else None
         X, y = collect_features(
@@ -103,20 +124,28 @@ class SparkSearchMixin(SparkEstimatorMixin):
         if kinds is not None:  # collected from Spark: refuse strings for numbers-only models
             check_string_features(self.estimator, kinds, list(X.columns))
         spark = get_spark(self.spark)
-        parallelism = self.parallelism or cluster_cores(spark)
+        parallelism = self.parallelism or max(1, cluster_cores(spark) // (self.task_cpus or 1))
         runner = SparkTaskRunner(
             spark,
             self,
             parallelism=parallelism,
             progress=self.progress,
             timeout=self.candidate_timeout,
+            task_cpus=self.task_cpus,
         )
         runner.fit_data = (X, y, params)
+        if self.checkpoint is not None:
+            runner.checkpoint = Checkpoint(self.checkpoint, self, (X, y))
         self._runner = runner
         try:
-            with parallel_config(backend=SparkFitBackend(runner), n_jobs=-1):
+            # Ctrl-C or any exception here cancels the search's running Spark job.
+            with (
+                cancel_on_exit(spark) as runner.tag,
+                parallel_config(backend=SparkFitBackend(runner), n_jobs=-1),
+            ):
                 super().fit(X, y, **params)
             self.n_spark_jobs_ = runner.n_jobs_run
+            self.n_resumed_fits_ = runner.checkpoint.n_resumed if runner.checkpoint else 0
         finally:
             runner.close()
             del self._runner

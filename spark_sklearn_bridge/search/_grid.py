@@ -34,6 +34,8 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         As in :class:`sklearn.model_selection.GridSearchCV`.
     n_spark_jobs_ : int
         Spark jobs the search ran (one per batch of candidates).
+    n_resumed_fits_ : int
+        Fits taken from ``checkpoint`` instead of run (0 without one).
 
     See Also
     --------
@@ -77,6 +79,8 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         mlflow=False,
         progress=None,
         candidate_timeout=None,
+        checkpoint=None,
+        task_cpus=None,
     ):
         super().__init__(
             estimator,
@@ -97,6 +101,8 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         self.mlflow = mlflow
         self.progress = progress
         self.candidate_timeout = candidate_timeout
+        self.checkpoint = checkpoint
+        self.task_cpus = task_cpus
 
 
 class SparkRandomizedSearchCV(SparkSearchMixin, RandomizedSearchCV):
@@ -122,6 +128,8 @@ n_splits_, refit_time_, multimetric_ :
         As in :class:`sklearn.model_selection.RandomizedSearchCV`.
     n_spark_jobs_ : int
         Spark jobs the search ran.
+    n_resumed_fits_ : int
+        Fits taken from ``checkpoint`` instead of run (0 without one).
 
     See Also
     --------
@@ -168,6 +176,8 @@ n_splits_, refit_time_, multimetric_ :
         mlflow=False,
         progress=None,
         candidate_timeout=None,
+        checkpoint=None,
+        task_cpus=None,
     ):
         super().__init__(
             estimator,
@@ -190,3 +200,5 @@ n_splits_, refit_time_, multimetric_ :
         self.mlflow = mlflow
         self.progress = progress
         self.candidate_timeout = candidate_timeout
+        self.checkpoint = checkpoint
+        self.task_cpus = task_cpus

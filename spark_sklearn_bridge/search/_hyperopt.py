@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.utils import check_random_state
 from .._compat import BaseSearchCV, Interval, StrOptions
 from .._session import get_spark, require_spark_context
 from .._threads import running_in_spark_task
+from ._backend import SearchTimedOut
 from ._base import EXTRA_CONSTRAINTS, EXTRA_DOC, SparkSearchMixin
 from ._space import resolve_algo, to_hyperopt_space
 
@@ -46,14 +48,23 @@ class SparkHyperoptSearchCV(SparkSearchMixin, BaseSearchCV):
         Candidates to evaluate at most.
     algo : {"tpe", "random", "anneal"} or callable, default="tpe"
         Hyperopt suggest function (``hyperopt.tpe.suggest`` etc. are accepted as well).
+    n_startup_evals : int, optional
+        For TPE: candidates drawn at random before TPE starts modelling the scores. Default:
+        chosen from the budget and the space, ``min(20, max(2 * n_params + 2, max_evals //
+        5, parallelism))`` (10 for a 4-parameter space up to 50 evaluations), where
+        Hyperopt's own default of 20 would spend most of a small budget at random. The value
+        used is :attr:`n_startup_evals_`. Candidates still pending in a parallel round count
+        as the worst so far (Hyperopt's rule), which keeps one round's proposals apart.
     scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score, return_train_score :
         As in scikit-learn's searches. With several metrics, the one named by ``refit`` is
         optimised.
     random_state : int, RandomState or None
         Seeds Hyperopt's proposals.
     timeout : float, optional
-        Seconds after which no new round starts (the running round finishes; the first
-        round always runs, so there is a best candidate to refit).
+        Seconds after which the search stops: no new round starts, and a round still running
+        is cancelled with its Spark job (its candidates are left out of ``cv_results_`` and
+        marked cancelled in ``trials_``). The first round always finishes, so there is a
+        best candidate to refit.
     loss_threshold : float, optional
         Stop once a candidate's loss (-mean test score) is at most this.
     early_stop_fn : callable, optional
@@ -73,8 +84,12 @@ n_splits_, refit_time_, multimetric_ :
         As in scikit-learn's searches.
     trials_ : hyperopt.Trials
         The Hyperopt history (``loss`` = -mean test score of the optimised metric).
+    n_startup_evals_ : int or None
+        Random candidates TPE drew before modelling the scores (None for other ``algo``).
     n_spark_jobs_ : int
         Spark jobs the search ran itself (one per round with ``backend="spark"``).
+    n_resumed_fits_ : int
+        Fits taken from ``checkpoint`` instead of run (0 without one).
 
     See Also
     --------
@@ -102,6 +117,7 @@ n_splits_, refit_time_, multimetric_ :
         "search_space": "no_validation",
         "max_evals": [Interval(Integral, 1, None, closed="left")],
         "algo": "no_validation",
+        "n_startup_evals": [None, Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "timeout": [None, Interval(Real, 0, None, closed="neither")],
         "loss_threshold": [None, Real],
@@ -116,6 +132,7 @@ n_splits_, refit_time_, multimetric_ :
         *,
         max_evals=50,
         algo="tpe",
+        n_startup_evals=None,
         scoring=None,
         n_jobs=None,
         refit=True,
@@ -136,6 +153,8 @@ n_splits_, refit_time_, multimetric_ :
         mlflow=False,
         progress=None,
         candidate_timeout=None,
+        checkpoint=None,
+        task_cpus=None,
     ):
         super().__init__(
             estimator,
@@ -151,6 +170,7 @@ n_splits_, refit_time_, multimetric_ :
         self.search_space = search_space
         self.max_evals = max_evals
         self.algo = algo
+        self.n_startup_evals = n_startup_evals
         self.random_state = random_state
         self.timeout = timeout
         self.loss_threshold = loss_threshold
@@ -163,6 +183,8 @@ n_splits_, refit_time_, multimetric_ :
         self.mlflow = mlflow
         self.progress = progress
         self.candidate_timeout = candidate_timeout
+        self.checkpoint = checkpoint
+        self.task_cpus = task_cpus
 
     def fit(self, X, y=None, **params):
         """Run the search: rounds of Hyperopt proposals, each fitted as one Spark job.
@@ -208,17 +230,30 @@ n_splits_, refit_time_, multimetric_ :
 
     def _run_search(self, evaluate_candidates, callback_ctx=None):
         import hyperopt
-        from hyperopt.base import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, spec_from_misc
+        from hyperopt.base import (
+            JOB_STATE_CANCEL,
+            JOB_STATE_DONE,
+            STATUS_FAIL,
+            STATUS_OK,
+            spec_from_misc,
+        )
 
         space, algo, metric = self._space, self._algo, self._metric()
         rng = check_random_state(self.random_state)
         runner = self.__dict__.get("_runner")  # None inside another job's task: one by one
+        domain = hyperopt.Domain(lambda params: 0.0, space)
+        # Rounds of `parallelism` proposals (inside another job's task, fitted one by one
+        # there): the proposals depend on the round size, so an explicit parallelism gives
+        # the same candidates wherever the search runs.
+        batch = max(1, runner.parallelism) if runner is not None else (self.parallelism or 1)
+        self.n_startup_evals_ = None
+        if algo is hyperopt.tpe.suggest:
+            self.n_startup_evals_ = self._startup_evals(len(domain.params), batch)
+            algo = partial(algo, n_startup_jobs=self.n_startup_evals_)
         if self.backend == "spark_trials" and runner is not None:
             return self._search_with_spark_trials(evaluate_candidates, space, algo, rng)
-        domain = hyperopt.Domain(lambda params: 0.0, space)
         trials = hyperopt.Trials()
         self.trials_ = trials
-        batch = max(1, runner.parallelism) if runner is not None else 1
         start = time.monotonic()
         early_state = []
         while len(trials.trials) < self.max_evals:
@@ -231,7 +266,13 @@ n_splits_, refit_time_, multimetric_ :
                 trials.refresh()
                 docs.extend(new)
             candidates = [hyperopt.space_eval(space, spec_from_misc(d["misc"])) for d in docs]
-            results = evaluate_candidates(candidates)
+            try:
+                results = evaluate_candidates(candidates)
+            except SearchTimedOut:
+                for doc in docs:
+                    doc["state"] = JOB_STATE_CANCEL
+                trials.refresh()
+                break
             if f"mean_test_{metric}" not in results:
                 raise ValueError(
                     "The scoring callable returned several metrics; set refit to the name of "
@@ -253,8 +294,24 @@ n_splits_, refit_time_, multimetric_ :
                 stop, early_state = self.early_stop_fn(trials, *early_state)
                 if stop:
                     break
-            if self.timeout is not None and time.monotonic() - start >= self.timeout:
-                break
+            if self.timeout is not None:
+                if time.monotonic() - start >= self.timeout:
+                    break
+                if runner is not None:  # from now on, a round running past it is cancelled
+                    runner.deadline = start + self.timeout
+
+    def _startup_evals(self, n_params: int, batch: int) -> int:
+        """How many random candidates TPE draws first (``n_startup_evals`` or the default).
+
+        TPE models the best quarter of the scores against the rest, one density per
+        parameter: with fewer than about two points per parameter that model is noise, and
+        with Hyperopt's fixed 20 a budget of 24 is nearly all random. A fifth of the budget,
+        at least 2 per parameter + 2 and one parallel round, at most Hyperopt's 20 (measured
+        in benchmarks/bench_search.py: TPE against random search over seeds and data sets).
+        """
+        if self.n_startup_evals is not None:
+            return self.n_startup_evals
+        return min(20, max(2 * n_params + 2, self.max_evals // 5, batch))
 
     def _search_with_spark_trials(self, evaluate_candidates, space, algo, rng):
         """Hyperopt's own SparkTrials drives the search (one Spark job per trial).

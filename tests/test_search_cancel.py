@@ -1,0 +1,117 @@
+"""Cancellation: a search nobody waits for leaves no Spark job working (issue #13, point 3).
+
+Ctrl-C (SIGINT) and an exception in the driver cancel the running job through its job tag;
+SparkHyperoptSearchCV's ``timeout`` cancels a round that runs past it. Each test fails
+without the feature: the slow fits would go on for 30 s.
+"""
+
+import signal
+import time
+
+import numpy as np
+import pytest
+from hyperopt import hp
+from hyperopt.base import JOB_STATE_CANCEL, JOB_STATE_DONE
+from search_cancel_cases import (
+    SlowFit,
+    fits_seen,
+    interrupt_when,
+    last_beat,
+    seconds_until_quiet,
+)
+from sklearn.model_selection import GridSearchCV
+
+from spark_sklearn_bridge import SparkGridSearchCV, SparkHyperoptSearchCV
+
+X = np.arange(40, dtype=float).reshape(20, 2)
+y = np.arange(20, dtype=float)
+
+
+@pytest.fixture
+def plain_sigint():
+    """Python's own Ctrl-C handler instead of pyspark's, which cancels every job of the
+    context by itself (it is not installed on Spark Connect, in a session made off the main
+    thread, or where a notebook replaces it): so the test sees what the search does."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def active_jobs(spark):
+    return list(spark.sparkContext.statusTracker().getActiveJobsIds())
+
+
+def test_ctrl_c_cancels_the_running_search_job(spark, tmp_path, plain_sigint):
+    search = SparkGridSearchCV(
+        SlowFit(log_dir=str(tmp_path)), {"alpha": [1.0, 2.0, 3.0, 4.0]}, cv=2
+    )
+    interrupt_when(lambda: fits_seen(tmp_path) >= 1)  # Ctrl-C a second into the fits
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, y)
+    interrupted = time.time()
+    assert last_beat(tmp_path) - interrupted < 15  # the 30 s fits were not waited for
+    assert seconds_until_quiet(tmp_path) <= 10
+    assert not active_jobs(spark)
+
+
+def test_sigterm_turned_into_an_exception_cancels_the_running_job(spark, tmp_path):
+    """Any exception that reaches the search while its job runs cancels the job: here a
+    SIGTERM handler that raises, as service wrappers install."""
+    import os
+    import threading
+
+    class Terminated(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Terminated
+
+    def terminate_when_fitting():
+        while fits_seen(tmp_path) < 1:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        threading.Thread(target=terminate_when_fitting, daemon=True).start()
+        search = SparkGridSearchCV(SlowFit(log_dir=str(tmp_path)), {"alpha": [1.0, 2.0]}, cv=2)
+        with pytest.raises(Terminated):
+            search.fit(X, y)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert fits_seen(tmp_path) >= 1
+    assert seconds_until_quiet(tmp_path) <= 10
+    assert not active_jobs(spark)
+
+
+def test_hyperopt_timeout_cancels_the_round_that_runs_past_it(spark, tmp_path):
+    space = {"alpha": hp.uniform("alpha", 0, 1)}
+    SparkHyperoptSearchCV(SlowFit(sleep=0), space, max_evals=2, cv=2).fit(X, y)  # warm
+    slow_after = time.time() + 4.0  # fast rounds first, then 30 s fits
+    search = SparkHyperoptSearchCV(
+        SlowFit(log_dir=str(tmp_path), slow_after=slow_after),
+        space,
+        max_evals=200,
+        timeout=7,
+        cv=2,
+        parallelism=2,
+        random_state=0,
+        refit=False,  # a refit of the best candidate would be a 30 s fit on the driver
+    )
+    start = time.monotonic()
+    search.fit(X, y)
+    assert time.monotonic() - start < 15
+    assert seconds_until_quiet(tmp_path) <= 10
+    assert not active_jobs(spark)
+    # The round cut short is marked cancelled (Hyperopt then leaves it out of .trials)
+    assert search.trials_.count_by_state_unsynced(JOB_STATE_CANCEL) == 2
+    done = len(search.cv_results_["params"])
+    assert done == search.trials_.count_by_state_unsynced(JOB_STATE_DONE) >= 2
+    assert done == len(search.trials_.trials)  # the finished rounds, all in cv_results_
+    # The finished candidates' scores are scikit-learn's.
+    params = {"alpha": list(search.cv_results_["param_alpha"])}
+    expected = GridSearchCV(SlowFit(sleep=0), params, cv=2).fit(X, y)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"]
+    )
