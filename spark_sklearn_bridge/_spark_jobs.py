@@ -132,9 +132,8 @@ def track_job_progress(spark, desc: str, progress: bool | None = None, poll_seco
     sc = spark.sparkContext
     group = f"ssb-{uuid.uuid4().hex[:12]}"
     sc.setJobGroup(group, desc)
-    stop = threading.Event()
 
-    def poll():
+    def poll(stop):
         tracker = sc.statusTracker()
         with progress_bar(None, desc, progress=True, unit="task") as bar:
             while not stop.wait(poll_seconds):
@@ -150,14 +149,25 @@ def track_job_progress(spark, desc: str, progress: bool | None = None, poll_seco
                 bar.n = done
                 bar.refresh()
 
-    thread = threading.Thread(target=poll, daemon=True, name="ssb-progress")
+    try:
+        with _while_block_runs(poll, "ssb-progress"):
+            yield
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+
+
+@contextlib.contextmanager
+def _while_block_runs(target, name: str):
+    """Run ``target(stop)`` in a daemon thread while the block runs; ``stop`` (an Event) is
+    set when the block ends, and the thread is joined before the block is left."""
+    stop = threading.Event()
+    thread = threading.Thread(target=target, args=(stop,), daemon=True, name=name)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
-        sc.setLocalProperty("spark.jobGroup.id", None)
 
 
 def task_progress(spark, total, desc: str, unit: str, progress: bool | None = None):
@@ -296,22 +306,16 @@ def cancel_at(deadline, cancel):
     if deadline is None:
         yield
         return
-    done = threading.Event()
 
-    def guard():
+    def guard(done):
         if done.wait(max(0.0, deadline - time.monotonic())):
             return
         while not done.is_set():
             cancel()
             done.wait(0.5)
 
-    thread = threading.Thread(target=guard, daemon=True, name="ssb-deadline")
-    thread.start()
-    try:
+    with _while_block_runs(guard, "ssb-deadline"):
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 def is_local_master(spark) -> bool:

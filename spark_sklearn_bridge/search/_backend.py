@@ -299,10 +299,7 @@ class SparkTaskRunner:
                 ):
                     return run_interruptibly(self.spark, partial(to_pandas, job), cancel)
             except Exception as exc:
-                if self.tag is not None and self.tag.cancelled:  # not a crash: no retry
-                    raise SearchTimedOut(
-                        f"The search's time limit cancelled a job of {len(payloads)} fits."
-                    ) from exc
+                self._raise_if_timed_out(exc, len(payloads))  # not a crash: no retry
                 raise
 
         # The search's time is up while this job runs: cancel it (the search keeps what
@@ -316,13 +313,18 @@ class SparkTaskRunner:
                         f"The Spark job of {len(payloads)} fits returned {len(rows)} results."
                     )
             except Exception as exc:
-                if self.tag is not None and self.tag.cancelled:
-                    raise SearchTimedOut(
-                        f"The search's time limit cancelled a job of {len(payloads)} fits."
-                    ) from exc
+                self._raise_if_timed_out(exc, len(payloads))
                 raise
         self.n_jobs_run += 1
         return rows
+
+    def _raise_if_timed_out(self, exc, n_fits) -> None:
+        """Raise :class:`SearchTimedOut` if ``exc`` ended a job the search's time limit
+        cancelled (the search then keeps what finished before)."""
+        if self.tag is not None and self.tag.cancelled and not isinstance(exc, SearchTimedOut):
+            raise SearchTimedOut(
+                f"The search's time limit cancelled a job of {n_fits} fits."
+            ) from exc
 
     def _portable(self, item):
         """A task as it travels: ``caller`` (the search, which scikit-learn passes only for
