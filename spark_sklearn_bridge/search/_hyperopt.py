@@ -51,7 +51,7 @@ class SparkHyperoptSearchCV(SparkSearchMixin, BaseSearchCV):
     n_startup_evals : int, optional
         For TPE: candidates drawn at random before TPE starts modelling the scores. Default:
         chosen from the budget and the space, ``min(20, max(2 * n_params + 2, max_evals //
-        5, parallelism))`` (10 for a 4-parameter space up to 50 evaluations), where
+        5, parallelism))`` (10 for a 4-parameter space up to 54 evaluations), where
         Hyperopt's own default of 20 would spend most of a small budget at random. The value
         used is :attr:`n_startup_evals_`. Candidates still pending in a parallel round count
         as the worst so far (Hyperopt's rule), which keeps one round's proposals apart.
