@@ -130,6 +130,35 @@ def test_searches_equal_sklearn(spark):
     assert tpe.best_score_ == pytest.approx(expected)
 
 
+def test_task_cpus_and_halving_equal_sklearn(spark, tmp_path):
+    """task_cpus on the cluster asks for a stage-level task resource profile (1 core: the
+    workers have one each); on Connect's local server, ``cores // 2`` fits at once. Halving
+    and a checkpoint go through the same backend."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    from spark_sklearn_bridge import SparkHalvingGridSearchCV
+
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.1]}
+    task_cpus = 1 if ENGINE == "cluster" else 2
+    ours = SparkGridSearchCV(
+        SVC(), grid, cv=3, task_cpus=task_cpus, checkpoint=str(tmp_path / "grid")
+    ).fit(X, y)
+    theirs = GridSearchCV(SVC(), grid, cv=3).fit(X, y)
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )
+    again = SparkGridSearchCV(SVC(), grid, cv=3, checkpoint=str(tmp_path / "grid")).fit(X, y)
+    assert again.n_resumed_fits_ == 18 and again.n_spark_jobs_ == 0
+    ours = SparkHalvingGridSearchCV(SVC(), grid, cv=3, random_state=0).fit(X, y)
+    theirs = HalvingGridSearchCV(SVC(), grid, cv=3, random_state=0).fit(X, y)
+    assert list(ours.cv_results_["iter"]) == list(theirs.cv_results_["iter"])
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )
+
+
 def test_batch_predictor_equals_sklearn(spark):
     X, y = diabetes()
     model = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
