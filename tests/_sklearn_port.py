@@ -68,3 +68,12 @@ def port(module, classes: dict, tests) -> dict:
     for sk_class, spark_class in classes.items():
         setattr(module, sk_class.__name__, spark_class)
     return {name: port_one(getattr(module, name)) for name in tests}
+
+
+def check_ported(namespace: dict, module, selected, skipped: dict, at_least: int) -> None:
+    """Every selected test is ported into ``namespace`` as scikit-learn's own function or
+    skipped with a reason; no skip is stale; at least ``at_least`` are ported."""
+    assert set(skipped) <= set(selected), f"stale skips: {set(skipped) - set(selected)}"
+    ported = [n for n in selected if n not in skipped]
+    assert all(namespace[n].__wrapped__ is getattr(module, n) for n in ported)
+    assert len(ported) >= at_least, f"only {len(ported)} tests ported"

@@ -14,7 +14,7 @@ skip no longer exists), so nothing is left out silently.
 """
 
 import pytest
-from _sklearn_port import port, selected
+from _sklearn_port import check_ported, port, selected
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
@@ -80,7 +80,4 @@ globals().update(port(sk, SPARK_CLASSES, [n for n in SELECTED if n not in SKIPPE
 
 
 def test_every_search_test_is_ported_or_skipped():
-    assert set(SKIPPED) <= set(SELECTED), f"stale skips: {set(SKIPPED) - set(SELECTED)}"
-    ported = [n for n in SELECTED if n not in SKIPPED]
-    assert all(globals()[n].__wrapped__ is getattr(sk, n) for n in ported)
-    assert len(ported) >= 80  # scikit-learn 1.9 has 85 such tests
+    check_ported(globals(), sk, SELECTED, SKIPPED, at_least=80)  # scikit-learn 1.9: 85
