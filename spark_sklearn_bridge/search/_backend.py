@@ -281,6 +281,7 @@ class SparkTaskRunner:
             frame, "task long, payload binary, key string"
         ).repartition(max(1, min(len(payloads), n_partitions)))
         writer = self.checkpoint.writer() if self.checkpoint is not None else None
+        cancel = self.tag.cancel if self.tag is not None else None
 
         def run_job(isolate):
             body = partial(
@@ -292,7 +293,6 @@ class SparkTaskRunner:
                 cores=self.task_cpus,
             )
             job = tasks.mapInPandas(body, "task long, result binary", profile=profile)
-            cancel = self.tag.cancel if self.tag is not None else None
             try:
                 with track_job_progress(
                     self.spark, f"fitting {len(payloads)} fits", self.progress
@@ -304,8 +304,7 @@ class SparkTaskRunner:
 
         # The search's time is up while this job runs: cancel it (the search keeps what
         # finished before, see SparkHyperoptSearchCV's timeout).
-        deadline = self.deadline if self.tag is not None else None
-        with cancel_at(deadline, self.tag.cancel if self.tag is not None else None):
+        with cancel_at(self.deadline if cancel is not None else None, cancel):
             try:
                 rows = retry_isolated(run_job, isolate=self.timeout is not None, unit="candidate")
                 if len(rows) != len(payloads):  # never a partial result (a cancelled collect)
