@@ -16,6 +16,7 @@ import pytest
 ENGINE = os.environ.get("SSB_ENGINE")  # None, "cluster" or "connect"
 TESTS = Path(__file__).parent / "tests"
 sys.path.insert(0, str(TESTS))  # helper modules shared by tests/, tests/connect, tests/engines
+pytest.register_assert_rewrite("demo_checks")  # its asserts explain their failures too
 collect_ignore_glob = []
 if not (os.environ.get("SPARK_REMOTE") or ENGINE == "connect"):
     collect_ignore_glob.append("tests/connect/*")

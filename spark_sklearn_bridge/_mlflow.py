@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "load_model",
     "log_pyfunc",
+    "log_sklearn",
     "signature_of",
     "log_best_search_result",
     "log_candidates",
@@ -133,6 +134,24 @@ def log_pyfunc(estimator, name: str, signature, input_example=None) -> str:
                 input_example=input_example,
                 pip_requirements=_requirements(),
             )
+    return info.model_uri
+
+
+def log_sklearn(model, name: str, example) -> str:
+    """Log a scikit-learn model to the active run in MLflow's safe skops format, trusting
+    exactly the types the model holds, with the signature of the ``example`` rows (a pandas
+    DataFrame) and its predictions; return the model URI."""
+    import mlflow
+    import skops.io
+
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    info = mlflow.sklearn.log_model(
+        model,
+        name=name,
+        signature=signature_of(example, model.predict(example)),
+        input_example=example,
+        skops_trusted_types=trusted,
+    )
     return info.model_uri
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import warnings
 
 import mlflow
+import pandas as pd
 
 __all__ = ["SavedModelPyfunc"]
 
 
-# Defining a PythonModel subclass makes MLflow inspect predict's type hints and warn that
-# there are none to validate against; the model's signature is set explicitly instead.
+# Defining a PythonModel subclass makes MLflow inspect predict's type hints: without any it
+# warns (past any warning filter), and with one it can build a schema from it validates input
+# by it. ``pd.DataFrame`` is a hint MLflow builds no schema from: the model's signature, set
+# explicitly when it is logged, is what validates input.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", ".*Any type hint is inferred as AnyType")
 
@@ -36,5 +39,5 @@ with warnings.catch_warnings():
         def load_context(self, context):
             self.model = self.estimator_class.load(context.artifacts[self.artifact])
 
-        def predict(self, context, model_input, params=None):
+        def predict(self, context, model_input: pd.DataFrame, params=None):
             return self.model.predict(model_input)

@@ -79,14 +79,14 @@ class Process:
             self.popen.wait(timeout=30)
 
 
-def _spawn(name: str, args: list, workdir: Path) -> Process:
+def _spawn(name: str, args: list, workdir: Path, **env) -> Process:
     log = workdir / f"{name}.log"
     popen = subprocess.Popen(
         args,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=_env(),
+        env={**_env(), **env},
         cwd=workdir,
         start_new_session=True,
     )
@@ -201,3 +201,54 @@ def start_connect_server(workdir: Path, master: str = "local[2]", conf: dict | N
         process.stop()
         raise
     return ConnectServer(f"sc://127.0.0.1:{port}", process)
+
+
+@dataclass
+class ModelServer:
+    url: str
+    process: Process
+
+    def predict(self, frame) -> list:
+        """POST ``frame`` (pandas) to ``/invocations``; the ``predictions`` of the answer."""
+        # Python's json writes floats exactly (pandas' to_json keeps 10 digits).
+        body = json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)})
+        request = urllib.request.Request(
+            f"{self.url}/invocations",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())["predictions"]
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_model_server(model_uri: str, workdir: Path, tracking_uri: str) -> ModelServer:
+    """``mlflow models serve`` of ``model_uri`` on 127.0.0.1 (this environment: ``--env-manager
+    local``), ready when ``/ping`` answers."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    args = [str(mlflow_cli), "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    args += ["-h", "127.0.0.1", "-p", str(port), "--workers", "1"]
+    # --env-manager local runs uvicorn from PATH: this environment's, as if it were activated.
+    path = os.pathsep.join([str(mlflow_cli.parent), os.environ.get("PATH", "")])
+    process = _spawn(
+        f"model-server-{port}", args, workdir, MLFLOW_TRACKING_URI=tracking_uri, PATH=path
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait(ready, f"the model server of {model_uri}", [process], timeout=120)
+    except BaseException:
+        process.stop()
+        raise
+    return ModelServer(url, process)
