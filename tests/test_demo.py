@@ -15,6 +15,7 @@ from demo_checks import check_report, check_store, check_summary
 from spark_sklearn_bridge import SparkBatchPredictor
 from spark_sklearn_bridge.__main__ import main as module_main
 from spark_sklearn_bridge.demo import main
+from spark_sklearn_bridge.demo._cli import parser, session
 from spark_sklearn_bridge.demo._data import (
     GROUP,
     NUMERIC,
@@ -86,6 +87,11 @@ def test_logged_models_served_over_http_equal_the_batch_path(spark, demo, tmp_pa
         for server in servers.values():
             server.stop()
     assert all(s.process.popen.poll() is not None for s in servers.values())
+
+
+def test_master_option_gives_the_session_of_that_master(spark):
+    args = parser().parse_args(["--master", "local[2]"])
+    assert session(args) is spark  # this process's local[2] session
 
 
 def test_module_entry_point_needs_the_demo_command(capsys):
