@@ -73,11 +73,28 @@ def get_spark(spark=None):
             return active
         remote = os.environ.get("SPARK_REMOTE")
         if remote:
-            if not remote.startswith("sc://"):
-                # ``local[N]``: pyspark starts a Connect server on a JVM in this process.
-                _start_local_jvm(remote)
-            return SparkSession.builder.remote(remote).getOrCreate()
+            return connect_session(remote)
         return build_local_session("local[*]")
+
+
+def connect_session(remote: str):
+    """A Spark Connect session: ``sc://host:port``, or ``local[N]`` for a Connect server that
+    pyspark starts on a JVM in this process (its Python workers run ``sys.executable``).
+
+    Parameters
+    ----------
+    remote : str
+        ``sc://...`` or ``local[N]``.
+
+    Returns
+    -------
+    SparkSession
+    """
+    from pyspark.sql import SparkSession
+
+    if not remote.startswith("sc://"):
+        _start_local_jvm(remote)
+    return SparkSession.builder.remote(remote).getOrCreate()
 
 
 def build_local_session(master: str = "local[*]", conf: dict | None = None):

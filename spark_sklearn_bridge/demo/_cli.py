@@ -64,16 +64,12 @@ def _positive(text: str) -> int:
 
 def session(args):
     """The Spark session the options ask for."""
+    from .._session import build_local_session, connect_session, get_spark
+
     if args.spark_remote:
-        from pyspark.sql import SparkSession
-
-        return SparkSession.builder.remote(args.spark_remote).getOrCreate()
+        return connect_session(args.spark_remote)
     if args.master:
-        from .._session import build_local_session
-
         return build_local_session(args.master)
-    from .._session import get_spark
-
     return get_spark()
 
 

@@ -62,14 +62,17 @@ def _per_group(ax, result) -> str:
 
 def _search(ax, by_step) -> str:
     curves = by_step["TPE search"].details["curves"]
-    for algo, color in (("random", "tab:gray"), ("tpe", "tab:blue")):
+    for algo, style in (
+        ("random", {"color": "tab:gray", "ls": "--", "lw": 3}),
+        ("tpe", {"color": "tab:blue", "lw": 2}),
+    ):
         values = curves[algo]
-        ax.plot(
+        ax.step(
             np.arange(1, len(values) + 1),
             values,
-            color=color,
-            lw=2,
+            where="post",
             label={"tpe": "TPE", "random": "random"}[algo],
+            **style,
         )
     grid = by_step["grid search"]
     ax.axhline(
@@ -91,6 +94,7 @@ def _throughput(ax, result) -> str:
     ax.barh(names, [rates[n] for n in names], color=["tab:gray", "tab:blue", "tab:orange"])
     for i, name in enumerate(names):
         ax.text(rates[name], i, f" {rates[name]:,.0f}", va="center")
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value / 1000:,.0f}k")
     ax.set_xlabel(f"rows per second ({result.rows:,} rows)")
     ax.set_xlim(0, max(rates.values()) * 1.3)
     ax.invert_yaxis()
@@ -109,6 +113,9 @@ def _agreement(ax, results) -> str:
         [max(r.difference, floor) for r in compared],
         color=["tab:green" if r.agrees else "tab:red" for r in compared],
     )
+    for i, r in enumerate(compared):
+        text = "identical" if r.difference == 0 else f"{r.difference:.0e}"
+        ax.text(max(r.difference, floor), i, f" {text}", va="center")
     ax.set_xscale("log")
     ax.set_xlim(floor / 10, 1)
     ax.set_xlabel("largest difference from scikit-learn (log scale; 1e-17 = identical)")
