@@ -104,6 +104,7 @@ def run(spark, frame: pd.DataFrame, tracking) -> StepResult:
     with tracking.step_run("per-group models") as log:
         log(result)
         tracking.log_table(table.astype({"fitted_at": str}), "model_table.csv")
+        tracking.log_table(_per_country_metrics(merged, table), "per_country_metrics.csv")
         example = test[[GROUP, *NUMERIC]].head(5)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the example's fallback rows
@@ -111,6 +112,18 @@ def run(spark, frame: pd.DataFrame, tracking) -> StepResult:
                 "grouped_model", input_example=example
             )
     return result
+
+
+def _per_country_metrics(merged: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per country of the test years: which model predicted it, its error and the
+    global model's, and (for countries with a model) the tuned alpha and training rows."""
+    metrics = merged.groupby(GROUP, as_index=False).agg(
+        model_source=("model_source", "first"),
+        test_mae=("abs_error", "mean"),
+        global_model_mae=("global_error", "mean"),
+    )
+    fitted = table[[GROUP, "status", "n_rows", "best_params", "best_score"]]
+    return metrics.merge(fitted, on=GROUP, how="left").fillna({"status": "unseen"})
 
 
 def _by_hand(train: pd.DataFrame, test: pd.DataFrame):
