@@ -14,11 +14,10 @@ from ._search import FEATURES
 SAMPLE = 20_000  # rows compared one by one with local predict
 
 
-def run(spark, frame, model, tracking, n_rows: int, rows=None) -> StepResult:
-    """Score ``n_rows`` rows on Spark (written to Spark's no-op sink, so the figure is the
-    scoring itself), beside a no-op pandas UDF over the same rows (the floor) and local
-    ``predict`` in this process."""
-    rows = rows if rows is not None else cached_rows(spark, frame, n_rows)
+def run(spark, rows, n_rows: int, model, tracking) -> StepResult:
+    """Score the ``n_rows`` cached ``rows`` on Spark (written to Spark's no-op sink, so the
+    figure is the scoring itself), beside a no-op pandas UDF over the same rows (the floor)
+    and local ``predict`` in this process."""
     predictor = SparkBatchPredictor(model, spark=spark)
 
     start = time.perf_counter()

@@ -72,7 +72,7 @@ def run_demo(
         results += search_results
         rows = _scoring.cached_rows(spark, frame, n_rows)
         try:
-            results.append(_scoring.run(spark, frame, best, tracking, n_rows, rows=rows))
+            results.append(_scoring.run(spark, rows, n_rows, best, tracking))
             results.append(_spark_ml.run(spark, rows, tracking))
         finally:
             rows.unpersist()
