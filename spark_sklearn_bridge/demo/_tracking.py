@@ -12,10 +12,11 @@ EXPERIMENT = "spark_sklearn_bridge demo"
 
 
 class Tracking:
-    """MLflow runs of one demo, in the store at ``tracking_uri`` (artefacts under
-    ``artifact_dir`` when the experiment is created here)."""
+    """MLflow runs of one demo, in the store at ``tracking_uri``; when the experiment is
+    created here with an ``artifact_dir``, its artefacts go there (else where the store's
+    server puts them)."""
 
-    def __init__(self, tracking_uri: str, artifact_dir: Path):
+    def __init__(self, tracking_uri: str, artifact_dir: Path | None):
         self.tracking_uri = tracking_uri
         self.artifact_dir = artifact_dir
         self.parent_run_id = None
@@ -29,11 +30,10 @@ class Tracking:
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        if self.artifact_dir is not None and mlflow.get_experiment_by_name(EXPERIMENT) is None:
             self.artifact_dir.mkdir(parents=True, exist_ok=True)
-            mlflow.create_experiment(
-                EXPERIMENT, artifact_location=self.artifact_dir.resolve().as_uri()
-            )
+            location = self.artifact_dir.resolve().as_uri()
+            mlflow.create_experiment(EXPERIMENT, artifact_location=location)
         mlflow.set_experiment(EXPERIMENT)
         with mlflow.start_run(run_name="demo") as run:
             self.parent_run_id = run.info.run_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,9 +53,13 @@ def run_demo(
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     mlflow_uri = mlflow_uri or f"sqlite:///{(output / 'mlflow.db').resolve()}"
+    # A local store's new experiment keeps its artefacts in the output directory (MLflow's
+    # default is ./mlruns of the working directory); a tracking server decides for itself.
+    served = mlflow_uri.startswith(("http://", "https://", "databricks"))
+    artifact_dir = None if served else output / "mlartifacts"
     n_rows = n_rows or (100_000 if quick else 1_000_000 * scale)
     frame = scale_up(load_gapminder(), scale)
-    tracking = Tracking(mlflow_uri, output / "mlartifacts")
+    tracking = Tracking(mlflow_uri, artifact_dir)
     context = {
         "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "Spark": f"{spark.version} ({_engine(spark)})",
@@ -86,8 +91,6 @@ def warm_up(spark) -> float:
     """Start the Python workers and import scikit-learn in them, so that the first step's
     time is its own work (a second or two per worker that every Spark session pays once).
     Returns the seconds it took."""
-    import time
-
     from .._spark_jobs import cluster_cores
 
     def touch(batches):

@@ -28,4 +28,5 @@ def test_demo_command_runs_on_the_engine(engine, spark, tmp_path):
     check_summary(stdout.getvalue())
     check_report(output / "report")
     assert not (output / "mlflow.db").exists()  # --mlflow-uri given: no default store
+    assert any((output / "mlartifacts").iterdir())  # a local store's artefacts: in --output
     check_store(store)
