@@ -89,9 +89,31 @@ def test_logged_models_served_over_http_equal_the_batch_path(spark, demo, tmp_pa
     assert all(s.process.popen.poll() is not None for s in servers.values())
 
 
-def test_master_option_gives_the_session_of_that_master(spark):
-    args = parser().parse_args(["--master", "local[2]"])
-    assert session(args) is spark  # this process's local[2] session
+@pytest.mark.parametrize(
+    ("options", "builder", "argument"),
+    [
+        (["--master", "spark://127.0.0.1:7077"], "build_local_session", "spark://127.0.0.1:7077"),
+        (["--spark-remote", "local[2]"], "connect_session", "local[2]"),
+        (["--spark-remote", "sc://127.0.0.1:15002"], "connect_session", "sc://127.0.0.1:15002"),
+        ([], "get_spark", None),
+    ],
+)
+def test_engine_options_choose_how_the_session_is_made(monkeypatch, options, builder, argument):
+    """--master builds a classic session on that master, --spark-remote a Connect session
+    (local[N] starting its server as get_spark does); neither: get_spark()."""
+    from spark_sklearn_bridge import _session
+
+    calls = []
+    for name in ("build_local_session", "connect_session", "get_spark"):
+        monkeypatch.setattr(_session, name, lambda *a, name=name: calls.append((name, *a)))
+    session(parser().parse_args(options))
+    assert calls == [(builder, argument) if argument else (builder,)]
+
+
+def test_master_and_spark_remote_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--master", "local[2]", "--spark-remote", "sc://h:1"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_module_entry_point_needs_the_demo_command(capsys):
