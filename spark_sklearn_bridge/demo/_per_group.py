@@ -58,7 +58,7 @@ def run(spark, frame: pd.DataFrame, tracking) -> StepResult:
     fallback_note = "; ".join(str(w.message) for w in caught)
 
     table = model.model_table_.drop("model").toPandas()
-    expected, sklearn_seconds = _by_hand(train, test)
+    expected, sklearn_seconds, global_only = _by_hand(train, test)
     merged = test.merge(scored[[GROUP, "year", "prediction", "model_source"]], on=[GROUP, "year"])
     merged["by_hand"] = [expected[key] for key in zip(merged[GROUP], merged["year"])]
     difference = float(np.max(np.abs(merged["prediction"] - merged["by_hand"])))
@@ -67,7 +67,6 @@ def run(spark, frame: pd.DataFrame, tracking) -> StepResult:
     per_group = merged.groupby([GROUP, "model_source"], as_index=False)["abs_error"].mean()
     own = per_group[per_group["model_source"] == "group"]
     # The same countries scored by the global model alone: does a model per country pay?
-    global_only = global_model().fit(train[NUMERIC], train[TARGET])
     merged["global_error"] = (global_only.predict(merged[NUMERIC]) - merged[TARGET]).abs()
     global_per_group = merged.groupby(GROUP)["global_error"].mean()
     own_wins = int((own.set_index(GROUP)["abs_error"] < global_per_group[own[GROUP]]).sum())
@@ -128,7 +127,7 @@ def _per_country_metrics(merged: pd.DataFrame, table: pd.DataFrame) -> pd.DataFr
 
 def _by_hand(train: pd.DataFrame, test: pd.DataFrame):
     """The same models fitted and used by a plain loop over the countries: a dict
-    (country, year) -> prediction, and the loop's seconds."""
+    (country, year) -> prediction, the loop's seconds, and its fallback (global) model."""
     start = time.perf_counter()
     models = {
         key: clone(per_country_search()).fit(rows[NUMERIC], rows[TARGET])
@@ -140,4 +139,4 @@ def _by_hand(train: pd.DataFrame, test: pd.DataFrame):
     for key, rows in test.groupby(GROUP, sort=False):
         values = models.get(key, fallback).predict(rows[NUMERIC])
         predictions.update(zip(((key, year) for year in rows["year"]), values))
-    return predictions, time.perf_counter() - start
+    return predictions, time.perf_counter() - start, fallback

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._results import SUMMARY_COLUMNS, summary_cells
+
 PLOTS = {
     "per_group_mae.png": "Per-country forecast error",
     "search_curves.png": "Search: best score vs evaluations",
@@ -125,20 +127,12 @@ def _agreement(ax, results) -> str:
 
 def _html(results, context, captions) -> str:
     e = html.escape
-    head = ["step", "rows", "groups/candidates", "score", "Spark s", "scikit-learn s", "agreement"]
+    head = [*SUMMARY_COLUMNS[:-1], "scikit-learn s", "agreement"]
     rows = "".join(
         "<tr>"
         + "".join(
-            f"<td>{e(str(c))}</td>"
-            for c in (
-                r.step,
-                f"{r.rows:,}",
-                r.models,
-                r.score,
-                f"{r.seconds:.1f}",
-                "-" if r.sklearn_seconds is None else f"{r.sklearn_seconds:.1f}",
-                ("" if r.agrees else "DIFFERS: ") + r.agreement,
-            )
+            f"<td>{e(c)}</td>"
+            for c in (*summary_cells(r), ("" if r.agrees else "DIFFERS: ") + r.agreement)
         )
         + "</tr>"
         for r in results

@@ -24,24 +24,30 @@ class StepResult:
     agrees: bool
     difference: float | None = None  # the number ``agreement`` describes
     metrics: dict = field(default_factory=dict)  # logged to MLflow
-    details: dict = field(default_factory=dict)  # for the report's plots
+    details: dict = field(default_factory=dict)  # the report's plot data, model URIs
+
+
+#: The summary's columns before the agreement, which each table words its own way.
+SUMMARY_COLUMNS = ["step", "rows", "groups/candidates", "score", "Spark s", "sklearn s"]
+
+
+def summary_cells(result: StepResult) -> list[str]:
+    """One result's cells under :data:`SUMMARY_COLUMNS`, as the tables print them."""
+    sklearn = "-" if result.sklearn_seconds is None else f"{result.sklearn_seconds:.1f}"
+    return [
+        result.step,
+        f"{result.rows:,}",
+        result.models,
+        result.score,
+        f"{result.seconds:.1f}",
+        sklearn,
+    ]
 
 
 def format_table(results: list[StepResult]) -> str:
     """The summary table, as plain text."""
-    header = ["step", "rows", "groups/candidates", "score", "Spark s", "sklearn s", "agrees"]
-    rows = [
-        [
-            r.step,
-            f"{r.rows:,}",
-            r.models,
-            r.score,
-            f"{r.seconds:.1f}",
-            "-" if r.sklearn_seconds is None else f"{r.sklearn_seconds:.1f}",
-            ("yes: " if r.agrees else "NO: ") + r.agreement,
-        ]
-        for r in results
-    ]
+    header = [*SUMMARY_COLUMNS, "agrees"]
+    rows = [[*summary_cells(r), ("yes: " if r.agrees else "NO: ") + r.agreement] for r in results]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in [header, *rows]

@@ -14,10 +14,11 @@ from ._search import FEATURES
 SAMPLE = 20_000  # rows compared one by one with local predict
 
 
-def run(spark, rows, n_rows: int, model, tracking) -> StepResult:
-    """Score the ``n_rows`` cached ``rows`` on Spark (written to Spark's no-op sink, so the
-    figure is the scoring itself), beside a no-op pandas UDF over the same rows (the floor)
-    and local ``predict`` in this process."""
+def run(spark, rows, local, model, tracking) -> StepResult:
+    """Score the cached ``rows`` on Spark (written to Spark's no-op sink, so the figure is
+    the scoring itself), beside a no-op pandas UDF over the same rows (the floor) and local
+    ``predict`` of ``local`` (the same rows, collected) in this process."""
+    n_rows = len(local)
     predictor = SparkBatchPredictor(model, spark=spark)
 
     start = time.perf_counter()
@@ -29,7 +30,6 @@ def run(spark, rows, n_rows: int, model, tracking) -> StepResult:
     predictor.predict(rows).write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - start
 
-    local = rows.toPandas()
     start = time.perf_counter()
     expected = model.predict(local[FEATURES])
     sklearn_seconds = time.perf_counter() - start

@@ -18,14 +18,14 @@ def estimator():
     return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
 
 
-def run(spark, rows, tracking) -> StepResult:
-    """Fit on the scoring step's rows (a cached Spark DataFrame); compare coefficients."""
+def run(spark, rows, local, tracking) -> StepResult:
+    """Fit on the scoring step's rows (a cached Spark DataFrame; ``local`` is the same rows
+    collected); compare coefficients with scikit-learn's."""
     model = SparkMLEstimator(estimator(), feature_cols=NUMERIC, label_col=TARGET, spark=spark)
     start = time.perf_counter()
     model.fit(rows)
     seconds = time.perf_counter() - start
 
-    local = rows.select(*NUMERIC, TARGET).toPandas()
     start = time.perf_counter()
     reference = estimator().fit(local[NUMERIC], local[TARGET])
     sklearn_seconds = time.perf_counter() - start

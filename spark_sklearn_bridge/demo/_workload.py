@@ -77,8 +77,9 @@ def run_demo(
         results += search_results
         rows = _scoring.cached_rows(spark, frame, n_rows)
         try:
-            results.append(_scoring.run(spark, rows, n_rows, best, tracking))
-            results.append(_spark_ml.run(spark, rows, tracking))
+            local = rows.toPandas()  # for the scikit-learn side of both steps
+            results.append(_scoring.run(spark, rows, local, best, tracking))
+            results.append(_spark_ml.run(spark, rows, local, tracking))
         finally:
             rows.unpersist()
         report = write_report(output / "report", results, context)
