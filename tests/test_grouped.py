@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from spark_sklearn_bridge import GroupedEstimator
 from spark_sklearn_bridge.exceptions import (
@@ -492,7 +492,8 @@ def test_save_load_round_trip_and_tampering(spark, tmp_path):
 
 def test_tampered_model_bytes_in_the_table_are_refused(spark):
     data = make_data(n_groups=2)
-    model = GroupedEstimator(Ridge(), "store").fit(data[["store", *FEATURES]], data["y"])
+    base = DecisionTreeRegressor(max_depth=2)  # not linear: Spark predicts with the models
+    model = GroupedEstimator(base, "store").fit(data[["store", *FEATURES]], data["y"])
     blob = bytearray(model._table.frame.loc[0, "model"])
     blob[-5] ^= 0xFF
     model._table.frame.at[0, "model"] = bytes(blob)

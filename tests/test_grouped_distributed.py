@@ -20,9 +20,13 @@ from spark_sklearn_bridge.grouped import _store
 FEATURES = ["f0", "f1"]
 
 
-@pytest.fixture
-def distributed(monkeypatch):
+@pytest.fixture(params=["sql", "models"])
+def distributed(monkeypatch, request):
+    """A distributed table; linear models predicted in Spark SQL, or by their models."""
+    from spark_sklearn_bridge.grouped import _predict
+
     monkeypatch.setattr(_store, "DISTRIBUTED_ABOVE_BYTES", 0)
+    monkeypatch.setattr(_predict, "LINEAR_IN_SQL", request.param == "sql")
 
 
 def rows(groups, n=25, seed=0):

@@ -38,7 +38,13 @@ from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
 from .._serialization import dump_model
 from .._session import get_spark
-from .._spark_jobs import default_partitions, map_in_pandas, spark_frame_with_row_id, task_progress
+from .._spark_jobs import (
+    default_partitions,
+    larger_arrow_batches,
+    map_in_pandas,
+    spark_frame_with_row_id,
+    task_progress,
+)
 from .._threads import running_in_spark_task
 from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
 from ._fit import fit_partition, table_schema
@@ -121,7 +127,13 @@ class GroupedEstimator(
         null unless ``status == "ok"``), ``n_rows``, ``fit_seconds``, ``status`` (``"ok"``,
         ``"failed"`` or ``"too_few_rows"``), ``error`` (traceback or reason), ``classes``
         (the group model's ``classes_`` as JSON, for classifiers), ``best_params`` (JSON) and
-        ``best_score`` (when the base estimator is a search) and ``fitted_at`` (UTC).
+        ``best_score`` (when the base estimator is a search), ``fitted_at`` (UTC), and for
+        linear regressors (``LinearRegression``, ``Ridge``, ``Lasso``, ``ElasticNet`` and
+        the others of ``sklearn.linear_model`` whose ``predict`` is ``X @ coef_ +
+        intercept_``, or a search whose best estimator is one) ``intercept`` and ``coef``
+        (in ``feature_names_in_`` order). When every usable group model has them, Spark
+        predictions are computed in Spark SQL from these columns: no model is loaded and no
+        Python worker runs, except for rows that the fallback model predicts.
     n_groups_ : int
         Number of groups found in the training data (every status).
     n_failed_groups_ : int
@@ -169,7 +181,17 @@ class GroupedEstimator(
     Predicting on Spark: a model table of up to 64 MiB travels with the tasks (a broadcast on
     classic Spark); the rows are hash-partitioned and sorted by group so each model is called
     once per group and task. A larger (or distributed) table meets its groups' rows in the
-    same shuffle. Streaming input always takes the first path, without the sort.
+    same shuffle. Streaming input always takes the first path, without the sort. When every
+    usable group model is linear (see ``intercept`` and ``coef`` above) and the features are
+    numeric, ``predict`` joins the coefficients to the rows (broadcast up to 64 MiB) and
+    computes ``X @ coef + intercept`` in Spark SQL instead; a null, NaN or infinite feature
+    fails the job with the column and group named, as scikit-learn's ``predict`` would.
+
+    Fitting: each task gathers its partition, checks it once for what scikit-learn checks
+    in every fit (finite input when every value is a number of magnitude at most 1e100;
+    the shared parameters once a group has fitted, for estimators without nested
+    estimators), and fits each group on a slice of one matrix through
+    :func:`sklearn.config_context` (``assume_finite``, ``skip_parameter_validation``).
 
     Examples
     --------
@@ -465,7 +487,8 @@ class GroupedEstimator(
         fit = self._partition_fitter([ALL_ROWS], features, label, fit_params, fallback=True)
         schema = table_schema([T.StructField(ALL_ROWS, T.IntegerType())])
         job = partial(fit, progress=None, isolate=self.group_timeout is not None)
-        return _fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
+        with larger_arrow_batches(data.sparkSession):
+            return _fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
 
     def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
         n_partitions = self.n_partitions or default_partitions(spark)
@@ -477,7 +500,10 @@ class GroupedEstimator(
         fit_partition_ = self._partition_fitter(group_cols, features, label, fit_params)
 
         def run_job(isolate):
-            with task_progress(spark, n_groups, "fitting", "group", self.progress) as bar:
+            with (
+                task_progress(spark, n_groups, "fitting", "group", self.progress) as bar,
+                larger_arrow_batches(spark),  # each task concatenates its partition
+            ):
                 job = partial(fit_partition_, progress=bar.reporter, isolate=isolate)
                 fitted = map_in_pandas(packed, job, schema).persist()
                 try:

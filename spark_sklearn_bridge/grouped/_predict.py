@@ -32,7 +32,8 @@ from .._spark_jobs import (
 from .._threads import limit_task_threads
 from ..exceptions import ColumnError, UnseenGroupError
 from ._fit import all_numeric, fits_numpy_like_pandas
-from ._store import group_key
+from ._linear import KNOWN, join_coefficients, linear_prediction
+from ._store import USE_FALLBACK, group_key
 
 __all__ = ["is_numeric_type", "predict_local", "predict_spark"]
 
@@ -41,6 +42,9 @@ SOURCE_COL = "model_source"  # with a fallback model: "group" or "fallback", per
 # Model tables up to this size travel with the prediction tasks (no shuffle, no sort); larger
 # ones stay distributed and are joined to the rows by a repartition on the group keys.
 SHIP_MODELS_BELOW_BYTES = 64 * 2**20
+#: Linear group models are predicted in Spark SQL (:mod:`._linear`); tests turn it off to
+#: run the same models through the per-group model path.
+LINEAR_IN_SQL = True
 PREDICT_CHUNK_ROWS = 50_000  # rows gathered before each group's model is called on its share
 
 
@@ -97,8 +101,9 @@ def predict_spark(est, method, X):
             )
     _check_key_types(table.key_types, X)
     spark = get_spark(est.spark)
+    to_fallback = []
     if not X.isStreaming:
-        _check_unseen_spark(est, spark, X, usable=len(table.usable()) > 0)
+        to_fallback = _check_unseen_spark(est, spark, X, usable=len(table.usable()) > 0)
     classes = getattr(est, "classes_", None)  # the union of group classes, set at fit
     out_type = output_type(method, classes=classes, clusterer=is_clusterer(est.estimator))
     fields = [*X.schema.fields, T.StructField(est.prediction_col, out_type)]
@@ -119,6 +124,10 @@ def predict_spark(est, method, X):
         fallback=table.fallback,
         fallback_unseen=est.unseen_groups == "fallback",
     )
+    if LINEAR_IN_SQL and not X.isStreaming and method == "predict" and table.all_linear():
+        kinds = {f.name: f.dataType.simpleString() for f in X.schema.fields}
+        if all(is_numeric_type(kinds[c]) and "decimal" not in kinds[c] for c in features):
+            return _predict_linear(X, table, spark, spec, schema, bool(to_fallback))
     n_partitions = est.n_partitions or default_partitions(spark)
     keys = [column(c) for c in group_cols]  # quoted: any column name works
     small = table.distributed is None and table.usable_bytes() <= SHIP_MODELS_BELOW_BYTES
@@ -141,6 +150,50 @@ def predict_spark(est, method, X):
         *keys, F.col(MODEL).isNull()
     )
     return map_in_pandas(packed, partial(predict_partition, spec=spec), schema)
+
+
+def _predict_linear(X, table, spark, spec, schema, fallback_rows):
+    """Every usable group model is linear (:mod:`._linear`): the prediction is computed in
+    Spark SQL from the joined coefficients; only rows routed to the fallback model (if
+    ``fallback_rows``) go through Python."""
+    from pyspark.sql import functions as F
+
+    joined, has_model = join_coefficients(
+        X,
+        table.linear_frame(spark),
+        group_cols=spec.group_cols,
+        n_features=len(spec.feature_cols),
+        n_groups=table.n_groups,
+    )
+    inputs = [column(c) for c in X.columns]
+    prediction = linear_prediction(spec.group_cols, spec.feature_cols)
+    if not fallback_rows:  # rows without a model get null (counted before the job)
+        outputs = [F.when(has_model, prediction).alias(spec.output_col)]
+        if spec.with_source:
+            outputs.append(F.when(has_model, F.lit("group")).alias(SOURCE_COL))
+        return joined.select(*inputs, *outputs)
+    scored = joined.filter(has_model).select(
+        *inputs, prediction.alias(spec.output_col), F.lit("group").alias(SOURCE_COL)
+    )
+    rest = joined.filter(~has_model).select(*inputs, KNOWN)
+    return scored.unionByName(map_in_pandas(rest, partial(predict_rest, spec=spec), schema))
+
+
+def predict_rest(batches, *, spec):
+    """mapInPandas body for the rows without a group model (:func:`_predict_linear`): the
+    fallback model predicts the rows of known groups (failed, too few rows) and, under
+    ``unseen_groups="fallback"``, of unseen ones; the other rows get null."""
+    cache = {}
+    with limit_task_threads(), _numpy_features():
+        for batch in batches:
+            use = batch.pop(KNOWN).notna().to_numpy() | spec.fallback_unseen
+            prediction = np.full(len(batch), np.nan)  # NaN arrives in Spark as null
+            if use.any():
+                model, _ = spec.model(None, USE_FALLBACK, cache)
+                X = batch.loc[use, spec.feature_cols]
+                prediction[use] = spec.output(model, X)
+            source = np.where(use, "fallback", None)
+            yield batch.assign(**{spec.output_col: prediction, SOURCE_COL: source})
 
 
 def check_features(est, columns) -> None:
@@ -214,8 +267,9 @@ def _check_key_types(trained: dict, X) -> None:
             )
 
 
-def _check_unseen_spark(est, spark, X, usable) -> None:
-    """One small job before predicting: which groups of ``X`` have no usable model."""
+def _check_unseen_spark(est, spark, X, usable) -> list:
+    """One small job before predicting: which groups of ``X`` have no usable model. Returns
+    the keys of those the fallback model predicts (:func:`route_missing`)."""
     from pyspark.sql import functions as F
 
     group_cols = est.group_cols_
@@ -235,7 +289,7 @@ def _check_unseen_spark(est, spark, X, usable) -> None:
     for row in counts.collect():
         key = group_key(tuple(row[c] for c in group_cols))
         missing.add(key, row["count"], known=key in est._table.index)
-    route_missing(est, missing)
+    return route_missing(est, missing)
 
 
 def is_numeric_type(simple_string: str) -> bool:

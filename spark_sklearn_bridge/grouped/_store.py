@@ -39,9 +39,11 @@ TABLE_FIELDS = [
     "best_params",
     "best_score",
     "fitted_at",
+    "intercept",
+    "coef",
 ]
 #: Fields added after the first release: a table read from an older save gets them as nulls.
-_LATER_FIELDS = ("best_params", "best_score", "fitted_at")
+_LATER_FIELDS = ("best_params", "best_score", "fitted_at", "intercept", "coef")
 #: Model bytes of a group that has no model of its own but is served by the fallback model.
 USE_FALLBACK = b""
 FALLBACK_FILE = "fallback.model"
@@ -139,6 +141,7 @@ class ModelTable:
         self._ok = (self.frame["status"] == STATUS_OK).to_numpy()
         self._models: dict = {}
         self._spark_frame = None
+        self._linear_frame = None
         self._shipment = None
 
     # ------------------------------------------------------------- summary
@@ -230,6 +233,12 @@ class ModelTable:
             for row, blob in zip(rows, found["model"])
         }
 
+    def all_linear(self) -> bool:
+        """Every usable group model is linear: its ``intercept`` and ``coef`` were recorded
+        at fit (:func:`._linear.linear_form`), so Spark SQL can predict for it."""
+        intercepts = self.frame.loc[self._ok, "intercept"]
+        return len(intercepts) > 0 and bool(intercepts.notna().all())
+
     def usable(self) -> pd.DataFrame:
         """Rows whose status is ``"ok"`` (for a distributed table, without their models)."""
         return self.frame[self._ok]
@@ -259,6 +268,21 @@ class ModelTable:
         if self._spark_frame is None:
             self._spark_frame = spark.createDataFrame(self.frame, self.spark_schema())
         return self._spark_frame
+
+    def linear_frame(self, spark):
+        """Spark DataFrame of the group columns, ``intercept`` and ``coef`` (made once; for a
+        distributed table, a selection of it): what the SQL prediction of linear group
+        models needs, without the model bytes."""
+        columns = self.group_cols + ["intercept", "coef"]
+        if self.distributed is not None:
+            from .._inputs import column
+
+            return self.distributed.select(*[column(c) for c in columns])
+        if self._linear_frame is None:
+            schema = self.spark_schema()
+            schema = type(schema)([schema[c] for c in columns])
+            self._linear_frame = spark.createDataFrame(self.frame[columns], schema)
+        return self._linear_frame
 
     def spark_schema(self):
         """The table's Spark schema, with the group columns' types from fit time."""
@@ -366,9 +390,18 @@ class ModelTable:
     def __getstate__(self):
         state = self.__dict__.copy()
         # Driver-only state is dropped; a distributed table is pickled with its models.
-        state.update(_models={}, _spark_frame=None, _shipment=None, distributed=None)
+        state.update(
+            _models={}, _spark_frame=None, _linear_frame=None, _shipment=None, distributed=None
+        )
         state["frame"] = self.with_models()
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_linear_frame", None)  # pickled by an earlier release
+        for name in _LATER_FIELDS:
+            if name not in self.frame.columns:
+                self.frame[name] = None
 
     # --------------------------------------------------------- persistence
     def write(self, directory, *, params: dict, feature_cols: list, serializer="pickle") -> None:

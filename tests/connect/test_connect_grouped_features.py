@@ -82,3 +82,25 @@ def test_fallback_refit_and_pyfunc_on_connect(spark, tmp_path):
     np.testing.assert_allclose(local, expected)
     out = SparkBatchPredictor.from_mlflow(uri).predict(spark.createDataFrame(new))
     np.testing.assert_allclose(out.toPandas().sort_values("row")["prediction"], expected)
+
+
+def test_linear_sql_predictions_and_their_errors_on_connect(spark):
+    """Linear group models are predicted in Spark SQL on Connect too: equal to by hand, and a
+    NaN feature fails the job naming the column and the group."""
+    from pyspark.errors import PySparkException
+
+    data = rows([0, 1, 2])
+    model = GroupedEstimator(Ridge(), "g", feature_cols=FEATURES, label_col="y")
+    model.fit(spark.createDataFrame(data))
+    assert model._table.all_linear()
+    out = model.predict(spark.createDataFrame(data)).toPandas().sort_values("row")
+    for g, part in data.groupby("g"):
+        at = (out["g"] == g).to_numpy()
+        reference = Ridge().fit(part[FEATURES], part["y"])
+        np.testing.assert_allclose(
+            out["prediction"][at], reference.predict(part[FEATURES]), rtol=1e-12
+        )
+    bad = data.copy()
+    bad.loc[bad.index[bad["g"] == 2][0], "f1"] = np.nan
+    with pytest.raises(PySparkException, match=r"Feature column 'f1' .* group \{\"g\":2\}"):
+        model.predict(spark.createDataFrame(bad)).collect()

@@ -1,0 +1,311 @@
+"""GroupedEstimator's fast paths (issue #12, point 5), each against a by-hand scikit-learn loop.
+
+Fit: each task checks its partition once for what scikit-learn checks in every fit, and fits
+every group on a slice of one matrix. Predict: linear group models are predicted in Spark SQL
+from the ``intercept`` and ``coef`` columns of the model table; the rows the fallback model
+predicts still go through Python.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.errors import PySparkException
+from sklearn.base import clone
+from sklearn.datasets import make_regression
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LinearRegression, Ridge, SGDRegressor
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.tree import DecisionTreeRegressor
+
+from spark_sklearn_bridge import GroupedEstimator
+from spark_sklearn_bridge.grouped import _linear, _predict
+from spark_sklearn_bridge.grouped._linear import LINEAR_TYPES, linear_form
+
+FEATURES = ["f0", "f1", "f2"]
+
+
+def rows(groups, n=30, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, g in enumerate(groups):
+        X = rng.normal(size=(n, 3)) * scale
+        y = X @ [i + 1.0, -2.0, 0.5 * i] + rng.normal(scale=0.1, size=n) + i
+        frames.append(pd.DataFrame(X, columns=FEATURES).assign(g=g, y=y))
+    data = pd.concat(frames, ignore_index=True)
+    return data.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def by_hand(estimator, data):
+    return {g: clone(estimator).fit(d[FEATURES], d["y"]) for g, d in data.groupby("g")}
+
+
+def no_python_rows(monkeypatch):
+    """Fail if any prediction task would run Python (the SQL path needs none)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the linear path ran a Python prediction task")
+
+    monkeypatch.setattr(_predict, "map_in_pandas", refuse)
+
+
+# ------------------------------------------------------------------ fit
+def test_invalid_parameters_fail_every_group_with_sklearns_message(spark):
+    """Parameter checks are skipped only after a group's fit has passed them."""
+    data = rows(["a", "b", "c"])
+    model = GroupedEstimator(Ridge(alpha=-1.0), "g", on_error="skip")
+    model.fit(data[["g", *FEATURES]], data["y"])
+    table = model.model_table_.toPandas()
+    assert model.n_failed_groups_ == 3
+    assert table["error"].str.contains("'alpha' parameter of Ridge must be").all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e200])
+def test_unusual_values_keep_sklearns_own_checks(spark, bad):
+    """A partition with a NaN, an infinity or a huge value is fitted with scikit-learn's
+    per-fit checks: the same groups fail, with its messages, the others equal by hand."""
+    data = rows(["a", "b", "c"])
+    data.loc[data.index[data["g"] == "b"][0], "f1"] = bad
+    model = GroupedEstimator(LinearRegression(), "g", label_col="y", on_error="skip")
+    model.fit(spark.createDataFrame(data))
+    table = model.model_table_.toPandas().set_index("g")
+    for g, part in data.groupby("g"):
+        try:
+            expected = LinearRegression().fit(part[FEATURES], part["y"])
+        except ValueError as error:
+            assert table.loc[g, "status"] == "failed"
+            assert str(error).splitlines()[0] in table.loc[g, "error"]
+            continue
+        assert table.loc[g, "status"] == "ok"
+        got = model.get_group_model(g)
+        np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-9)
+    assert (table["status"] == "failed").sum() == (0 if bad == 1e200 else 1)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [LinearRegression(copy_X=False), Ridge(copy_X=False), SGDRegressor(random_state=0)],
+    ids=["linreg-in-place", "ridge-in-place", "sgd"],
+)
+def test_models_equal_by_hand_when_fits_write_into_their_input(spark, base):
+    """Every group fits on a view of one matrix: estimators that centre their input in
+    place (``copy_X=False``) must not disturb any other group."""
+    data = rows(["a", "b", "c", "d"], n=40, seed=2)
+    model = GroupedEstimator(base, "g", label_col="y").fit(spark.createDataFrame(data))
+    for g, expected in by_hand(base, data).items():
+        np.testing.assert_allclose(model.get_group_model(g).coef_, expected.coef_, rtol=1e-9)
+
+
+def test_estimators_with_their_own_cloning_or_unpicklable_parameters(spark):
+    data = rows(["a", "b"])
+    frozen = FrozenEstimator(Ridge(alpha=3.0).fit(data[FEATURES], data["y"]))
+    model = GroupedEstimator(frozen, "g").fit(data[["g", *FEATURES]], data["y"])
+    np.testing.assert_allclose(
+        model.predict(data[["g", *FEATURES]]), frozen.predict(data[FEATURES]), rtol=1e-12
+    )
+    double = FunctionTransformer(lambda X: 2 * X)  # std pickle cannot copy a lambda
+    model = GroupedEstimator(double, "g").fit(data[["g", *FEATURES]])
+    np.testing.assert_allclose(model.transform(data[["g", *FEATURES]]), 2 * data[FEATURES])
+
+
+def test_shared_checks_are_used_only_where_they_hold():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from spark_sklearn_bridge.grouped._fit import SharedChecks, _FeatureSource
+
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
+    y, ok = np.array([1.0, 2.0]), {"status": "ok"}
+
+    def checks(estimator=None, data=frame, labels=y, fit_params=None, numpy=True):
+        features = _FeatureSource(data, ["a", "b"], numpy)
+        return SharedChecks(estimator or Ridge(), features, labels, fit_params or {})
+
+    plain = checks()
+    assert plain.config() == {"assume_finite": True}
+    plain.after({"status": "failed"})
+    assert plain.config() == {"assume_finite": True}
+    plain.after(ok)
+    assert plain.config() == {"assume_finite": True, "skip_parameter_validation": True}
+    pipeline = checks(make_pipeline(StandardScaler(), Ridge()), numpy=False)
+    pipeline.after(ok)
+    assert pipeline.config() == {}  # nested estimators: each fit checks its own parameters
+    assert checks(data=frame.assign(a=[np.nan, 1.0])).config() == {}
+    assert checks(data=frame.assign(a=[1e101, 1.0])).config() == {}
+    assert checks(labels=np.array([np.inf, 1.0])).config() == {}
+    assert checks(labels=np.array(["x", None], dtype=object)).config() == {}
+    assert checks(labels=np.array(["x", "y"], dtype=object)).config() == {"assume_finite": True}
+    assert checks(fit_params={"check_input": True}).config() == {}
+
+
+# ------------------------------------------------------- linear form
+def _fitted(cls):
+    X, y = make_regression(n_samples=60, n_features=3, noise=1.0, random_state=0)
+    X = pd.DataFrame(X, columns=FEATURES)
+    kwargs = {"random_state": 0} if "random_state" in cls().get_params() else {}
+    return cls(**kwargs).fit(X, y), X
+
+
+@pytest.mark.parametrize("cls", sorted(LINEAR_TYPES, key=lambda c: c.__name__))
+def test_linear_form_is_what_predict_computes(cls):
+    """Fails if scikit-learn ever changes what ``predict`` computes for a listed type."""
+    model, X = _fitted(cls)
+    intercept, coef = linear_form(model)
+    np.testing.assert_allclose(
+        X.to_numpy() @ np.array(coef) + intercept, model.predict(X), rtol=1e-12, atol=1e-12
+    )
+
+
+def test_only_exact_float64_single_output_linear_models_have_a_form():
+    class MyRidge(Ridge):
+        def predict(self, X):
+            return super().predict(X) + 1
+
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    assert linear_form(MyRidge().fit(X, y)) == (None, None)
+    assert linear_form(SGDRegressor(random_state=0).fit(X, y)) == (None, None)
+    assert linear_form(DecisionTreeRegressor().fit(X, y)) == (None, None)
+    assert linear_form(LinearRegression().fit(X, np.c_[y, y])) == (None, None)  # 2 outputs
+    assert linear_form(Ridge().fit(X.astype(np.float32), y)) == (None, None)  # float32 math
+    search = GridSearchCV(Ridge(), {"alpha": [0.1, 10.0]}, cv=3).fit(X, y)
+    assert linear_form(search) == linear_form(search.best_estimator_) != (None, None)
+    unrefitted = GridSearchCV(Ridge(), {"alpha": [0.1, 10.0]}, cv=3, refit=False).fit(X, y)
+    assert linear_form(unrefitted) == (None, None)
+
+
+# ------------------------------------------------------ SQL prediction
+def test_linear_predictions_in_sql_equal_by_hand(spark, monkeypatch):
+    data = rows(["a", "b", None], n=25)  # a null key is a group too
+    data["f2"] = (data["f2"] * 10).round().astype("int64")  # an integer feature
+    data = data.rename(columns={"f0": "a.b"})  # a dotted feature name
+    features = ["a.b", "f1", "f2"]
+    model = GroupedEstimator(Ridge(), "g", feature_cols=features, label_col="y")
+    model.fit(spark.createDataFrame(data))
+    table = model.model_table_.toPandas()
+    expected = {}
+    for g, part in data.groupby("g", dropna=False):
+        reference = Ridge().fit(part[features], part["y"])
+        key = None if pd.isna(g) else g
+        expected[key] = reference
+        row = table[table["g"].isna()] if key is None else table[table["g"] == key]
+        assert row["intercept"].iat[0] == reference.intercept_
+        assert list(row["coef"].iat[0]) == reference.coef_.tolist()
+
+    no_python_rows(monkeypatch)
+    new = data.assign(row=np.arange(len(data)))
+    out = model.predict(spark.createDataFrame(new)).toPandas().sort_values("row")
+    assert list(out.columns) == [*new.columns, "prediction"]
+    want = np.array(
+        [
+            expected[None if pd.isna(g) else g].predict(new.loc[[i], features])[0]
+            for i, g in zip(new.index, new["g"])
+        ]
+    )
+    np.testing.assert_allclose(out["prediction"], want, rtol=1e-12, atol=1e-12)
+
+
+def test_searches_and_non_linear_bases(spark, monkeypatch):
+    data = rows(["a", "b"], n=30)
+    grid = GridSearchCV(Ridge(), {"alpha": [0.01, 100.0]}, cv=3)
+    tuned = GroupedEstimator(grid, "g", label_col="y").fit(spark.createDataFrame(data))
+    tree = GroupedEstimator(DecisionTreeRegressor(max_depth=2), "g", label_col="y")
+    tree.fit(spark.createDataFrame(data))
+    assert tree.model_table_.toPandas()[["intercept", "coef"]].isna().all().all()
+    assert not tree._table.all_linear() and tuned._table.all_linear()
+    new = spark.createDataFrame(data.assign(row=np.arange(len(data))))
+    tree_out = tree.predict(new).toPandas().sort_values("row")  # the per-group model path
+    no_python_rows(monkeypatch)
+    tuned_out = tuned.predict(new).toPandas().sort_values("row")
+    for g, part in data.groupby("g"):
+        at = (data["g"] == g).to_numpy()
+        search = clone(grid).fit(part[FEATURES], part["y"])
+        np.testing.assert_allclose(
+            tuned_out["prediction"][at], search.predict(data[at][FEATURES]), rtol=1e-12
+        )
+        reference = DecisionTreeRegressor(max_depth=2).fit(part[FEATURES], part["y"])
+        np.testing.assert_allclose(  # 1 ulp: sklearn's tree differs on numpy vs pandas
+            tree_out["prediction"][at], reference.predict(data[at][FEATURES]), rtol=1e-12
+        )
+
+
+@pytest.mark.parametrize("unseen", ["fallback", "null"])
+def test_failed_small_and_unseen_groups_on_the_linear_path(spark, unseen):
+    train = rows(["ok1", "ok2", "broken", "small"], n=30, seed=5)
+    train = train[(train["g"] != "small") | (train.index % 5 == 0)]  # 6 rows: below min_rows
+    train.loc[train.index[train["g"] == "broken"][0], "f0"] = np.nan  # its fit fails
+    fallback = DecisionTreeRegressor(max_depth=3, random_state=0)
+    model = GroupedEstimator(
+        Ridge(),
+        "g",
+        label_col="y",
+        min_rows=10,
+        on_error="skip",
+        fallback=fallback,
+        unseen_groups=unseen,
+    ).fit(spark.createDataFrame(train))
+    table = model.model_table_.toPandas().set_index("g")
+    assert table.loc["broken", "status"] == "failed"
+    assert table.loc["small", "status"] == "too_few_rows"
+
+    new = rows(["ok1", "broken", "small", "new"], n=8, seed=6).assign(row=np.arange(32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.predict(spark.createDataFrame(new)).toPandas().sort_values("row")
+    messages = " ".join(str(w.message) for w in caught)
+    fell_back = ["broken", "small"] + (["new"] if unseen == "fallback" else [])
+    assert f"The fallback model predicted {8 * len(fell_back)} rows" in messages
+    if unseen == "null":
+        assert "8 rows in 1 groups have no fitted model" in messages
+
+    global_model = clone(fallback).fit(train[FEATURES], train["y"])  # on every row
+    own = Ridge().fit(*(lambda d: (d[FEATURES], d["y"]))(train[train["g"] == "ok1"]))
+    for g in ["ok1", "broken", "small", "new"]:
+        at = (new["g"] == g).to_numpy()
+        got = out[at]
+        if g == "ok1":
+            want, source = own.predict(new[at][FEATURES]), "group"
+        elif g in fell_back:
+            want, source = global_model.predict(new[at][FEATURES]), "fallback"
+        else:
+            assert got["prediction"].isna().all() and got["model_source"].isna().all()
+            continue
+        np.testing.assert_allclose(got["prediction"], want, rtol=1e-12)
+        assert (got["model_source"] == source).all()
+
+
+def test_a_null_nan_or_infinite_feature_names_column_and_group(spark):
+    data = rows(["a", "b"])
+    model = GroupedEstimator(Ridge(), "g", label_col="y").fit(spark.createDataFrame(data))
+    for bad in [np.nan, np.inf, None]:
+        new = data.astype({"f1": object}) if bad is None else data.copy()
+        new.loc[new.index[new["g"] == "b"][0], "f1"] = bad
+        sdf = spark.createDataFrame(new.astype({"f1": float}))
+        with pytest.raises(
+            PySparkException, match=r"Feature column 'f1' .* group \{\"g\":\"b\"\}"
+        ):
+            model.predict(sdf).collect()
+
+
+def test_coefficients_survive_save_refit_and_large_tables(spark, tmp_path, monkeypatch):
+    data = rows(["a", "b", "c"])
+    model = GroupedEstimator(Ridge(), "g", label_col="y").fit(spark.createDataFrame(data))
+    model.save(tmp_path / "m")
+    loaded = GroupedEstimator.load(tmp_path / "m")
+    assert loaded._table.all_linear()
+    update = rows(["b"], seed=9)
+    model.refit_groups(spark.createDataFrame(update))
+    table = model.model_table_.toPandas().set_index("g")
+    assert list(table.loc["b", "coef"]) == by_hand(Ridge(), update)["b"].coef_.tolist()
+    assert list(table.loc["a", "coef"]) == by_hand(Ridge(), data)["a"].coef_.tolist()
+
+    monkeypatch.setattr(_linear, "BROADCAST_BELOW_BYTES", 0)  # a shuffled join instead
+    new = spark.createDataFrame(data.assign(row=np.arange(len(data))))
+    out = model.predict(new).toPandas().sort_values("row")
+    models = {**by_hand(Ridge(), data), **by_hand(Ridge(), update)}
+    for g, model_g in models.items():
+        at = (data["g"] == g).to_numpy()
+        np.testing.assert_allclose(
+            out["prediction"][at], model_g.predict(data[at][FEATURES]), rtol=1e-12
+        )
