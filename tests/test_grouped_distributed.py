@@ -102,6 +102,9 @@ def test_refit_groups_of_a_distributed_table(spark, distributed):
     model = GroupedEstimator(Ridge(), "g", feature_cols=FEATURES, label_col="y")
     model.fit(spark.createDataFrame(first))
     before = model.model_table_.toPandas().set_index("g")
+    model.refit_groups(spark.createDataFrame(rows([1], seed=8)))
+    # a second refit: its release of the first refit's table must not make Spark refit
+    # the kept groups (it recomputed a cached plan whose sources were released)
     model.refit_groups(spark.createDataFrame(update))
     assert model._table.distributed is not None and model.n_groups_ == 4
     after = model.model_table_.toPandas().set_index("g")

@@ -176,7 +176,9 @@ class GroupedEstimator(
     ``save``, ``log_to_mlflow`` and pickling collect the models (the saved or pickled copy
     holds them all). Like any cached data, a distributed table is recomputed (its groups
     refitted from the same input) if executors holding it are lost, and it lives as long as
-    the session.
+    the session. After ``refit_groups`` it is a local checkpoint instead (so that releasing
+    the tables it was built from cannot make Spark refit the kept groups): losing an executor
+    that holds part of it makes reading it fail rather than refit.
 
     Predicting on Spark: a model table of up to 64 MiB travels with the tasks (a broadcast on
     classic Spark); the rows are hash-partitioned and sorted by group so each model is called

@@ -368,8 +368,11 @@ class ModelTable:
         keys = update.select(*[column(c) for c in self.group_cols])
         condition = null_safe_condition(self.group_cols, "old", "new")
         combined = old.alias("old").join(keys.alias("new"), condition, "left_anti")
-        combined = combined.unionByName(update).persist()
-        combined.count()  # built before the old tables' caches are released
+        # Computed now, and cut from its lineage: when the old tables' caches are released,
+        # Spark would otherwise recompute a cached plan built on them (it re-caches such
+        # plans lazily), refitting the kept groups: new fitted_at, and new models for
+        # estimators that are not deterministic.
+        combined = combined.unionByName(update).localCheckpoint(eager=True)
         frame = (
             pd.concat([self.frame[kept], new.frame], ignore_index=True)
             .assign(**{MODEL_BYTES: sizes})

@@ -84,3 +84,12 @@ def test_a_distributed_model_table_on_connect(spark, monkeypatch):
         reference = Ridge().fit(part[["f0", "f1"]], part["y"])
         np.testing.assert_allclose(scored[part.index], reference.predict(part[["f0", "f1"]]))
         np.testing.assert_allclose(model.get_group_model(g).coef_, reference.coef_)
+
+    before = model.model_table_.toPandas().set_index("g")
+    for _ in range(2):  # kept groups keep their record, however often others are refitted
+        model.refit_groups(spark.createDataFrame(data[data["g"] == 1]))
+    after = model.model_table_.toPandas().set_index("g")
+    for g in (0, 2):
+        assert after.loc[g, "model"] == before.loc[g, "model"]
+        assert after.loc[g, "fitted_at"] == before.loc[g, "fitted_at"]
+    assert after.loc[1, "fitted_at"] > before.loc[1, "fitted_at"]
