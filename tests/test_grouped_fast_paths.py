@@ -309,3 +309,19 @@ def test_coefficients_survive_save_refit_and_large_tables(spark, tmp_path, monke
         np.testing.assert_allclose(
             out["prediction"][at], model_g.predict(data[at][FEATURES]), rtol=1e-12
         )
+
+
+class _ChangesItsParameter(Ridge):
+    """Breaks scikit-learn's estimator contract: ``clone`` refuses it."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__(alpha=alpha * 2)
+
+
+def test_an_estimator_that_clone_refuses_fails_each_group_with_the_reason(spark):
+    data = rows(["a", "b"])
+    model = GroupedEstimator(_ChangesItsParameter(), "g", label_col="y", on_error="skip")
+    model.fit(spark.createDataFrame(data))
+    table = model.model_table_.toPandas()
+    assert model.n_failed_groups_ == 2
+    assert table["error"].str.contains("Cannot clone object").all()

@@ -177,14 +177,18 @@ def fresh_copies(estimator):
     estimators that keep scikit-learn's own cloning (``__sklearn_clone__``): one with its own
     cloning (e.g. ``FrozenEstimator``) is cloned every time.
     """
-    prototype = clone(estimator)
-    if type(prototype).__sklearn_clone__ is not BaseEstimator.__sklearn_clone__:
-        return partial(clone, estimator)
     try:
+        prototype = clone(estimator)
+        if getattr(type(prototype), "__sklearn_clone__", None) is not _DEFAULT_CLONE:
+            return partial(clone, estimator)
         blob = pickle.dumps(prototype, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # e.g. a lambda parameter: only cloudpickle can copy it
+    except Exception:  # e.g. a lambda parameter (only cloudpickle can copy it), or an
+        # estimator clone refuses: each group's fit then clones, and records the error
         return partial(clone, estimator)
     return partial(pickle.loads, blob)
+
+
+_DEFAULT_CLONE = BaseEstimator.__sklearn_clone__
 
 
 def _record(key, n_rows):
@@ -233,7 +237,10 @@ class SharedChecks:
     MAX_MAGNITUDE = 1e100
 
     def __init__(self, estimator, features, labels, fit_params):
-        self.simple = not _holds_estimator(list(estimator.get_params(deep=False).values()))
+        get_params = getattr(estimator, "get_params", None)
+        self.simple = get_params is not None and not _holds_estimator(
+            list(get_params(deep=False).values())
+        )
         self.params_valid = False
         self.finite = (
             self.simple
