@@ -175,6 +175,22 @@ def test_only_exact_float64_single_output_linear_models_have_a_form():
     assert linear_form(unrefitted) == (None, None)
 
 
+def test_every_search_class_is_recognised_as_predicting_with_its_best_estimator():
+    from inspect import getattr_static
+
+    from sklearn.model_selection import RandomizedSearchCV
+
+    from spark_sklearn_bridge import (
+        SparkGridSearchCV,
+        SparkHyperoptSearchCV,
+        SparkRandomizedSearchCV,
+    )
+
+    for cls in (SparkGridSearchCV, SparkRandomizedSearchCV, SparkHyperoptSearchCV):
+        assert getattr_static(cls, "predict") is _linear._SEARCH_PREDICT, cls
+    assert getattr_static(RandomizedSearchCV, "predict") is _linear._SEARCH_PREDICT
+
+
 # ------------------------------------------------------ SQL prediction
 def test_linear_predictions_in_sql_equal_by_hand(spark, monkeypatch):
     data = rows(["a", "b", None], n=25)  # a null key is a group too

@@ -18,25 +18,7 @@ from __future__ import annotations
 from inspect import getattr_static
 
 import numpy as np
-from sklearn.linear_model import (
-    ElasticNet,
-    ElasticNetCV,
-    HuberRegressor,
-    Lars,
-    LarsCV,
-    Lasso,
-    LassoCV,
-    LassoLars,
-    LassoLarsCV,
-    LassoLarsIC,
-    LinearRegression,
-    OrthogonalMatchingPursuit,
-    OrthogonalMatchingPursuitCV,
-    QuantileRegressor,
-    Ridge,
-    RidgeCV,
-    TheilSenRegressor,
-)
+from sklearn import linear_model
 from sklearn.model_selection import GridSearchCV
 
 from .._inputs import column
@@ -44,27 +26,28 @@ from .._inputs import column
 __all__ = ["KNOWN", "LINEAR_TYPES", "join_coefficients", "linear_form", "linear_prediction"]
 
 #: Exactly these types (not subclasses, which may override ``predict``): their ``predict`` on
-#: dense input is ``X @ coef_ + intercept_`` (``tests/test_grouped_linear.py`` checks each).
+#: dense input is ``X @ coef_ + intercept_`` (``tests/test_grouped_fast_paths.py`` checks each).
 LINEAR_TYPES = frozenset(
-    {
-        ElasticNet,
-        ElasticNetCV,
-        HuberRegressor,
-        Lars,
-        LarsCV,
-        Lasso,
-        LassoCV,
-        LassoLars,
-        LassoLarsCV,
-        LassoLarsIC,
-        LinearRegression,
-        OrthogonalMatchingPursuit,
-        OrthogonalMatchingPursuitCV,
-        QuantileRegressor,
-        Ridge,
-        RidgeCV,
-        TheilSenRegressor,
-    }
+    getattr(linear_model, name)
+    for name in (
+        "ElasticNet",
+        "ElasticNetCV",
+        "HuberRegressor",
+        "Lars",
+        "LarsCV",
+        "Lasso",
+        "LassoCV",
+        "LassoLars",
+        "LassoLarsCV",
+        "LassoLarsIC",
+        "LinearRegression",
+        "OrthogonalMatchingPursuit",
+        "OrthogonalMatchingPursuitCV",
+        "QuantileRegressor",
+        "Ridge",
+        "RidgeCV",
+        "TheilSenRegressor",
+    )
 )
 #: What every search's ``predict`` is (scikit-learn's and this package's search classes
 #: inherit it): ``best_estimator_.predict``. Compared as the class attribute itself: scikit-learn
