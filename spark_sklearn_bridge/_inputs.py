@@ -304,11 +304,13 @@ def collect_features(X, y, *, feature_cols, label_col, exclude=(), what="The inp
     return frame[features], (frame[label_col].to_numpy() if label_col is not None else None)
 
 
-def column(name: str):
-    """``F.col`` of a column by its exact name (quoted: dots and backticks are literal)."""
+def column(name: str, alias: str | None = None):
+    """``F.col`` of a column by its exact name (quoted: dots and backticks are literal),
+    of the DataFrame aliased ``alias`` if given (a side of a join)."""
     from pyspark.sql import functions as F
 
-    return F.col(f"`{name.replace('`', '``')}`")
+    quoted = f"`{name.replace('`', '``')}`"
+    return F.col(quoted if alias is None else f"{alias}.{quoted}")
 
 
 def n_rows(X) -> int:

@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from ._inputs import ROW_ID
+from ._inputs import ROW_ID, column
 from ._progress import TaskProgress, progress_bar, progress_enabled
 from ._session import is_spark_connect
 
@@ -223,12 +223,7 @@ def null_safe_condition(cols, left, right):
     """Join condition on ``cols`` where null keys match null keys (null groups are groups)."""
     from functools import reduce
 
-    from pyspark.sql import functions as F
-
-    def side(name, c):
-        return F.col(f"{name}.`{c.replace('`', '``')}`")
-
-    conditions = [side(left, c).eqNullSafe(side(right, c)) for c in cols]
+    conditions = [column(c, left).eqNullSafe(column(c, right)) for c in cols]
     return reduce(lambda a, b: a & b, conditions)
 
 

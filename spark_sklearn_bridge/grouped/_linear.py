@@ -110,8 +110,8 @@ def join_coefficients(X, coefficients, *, group_cols, n_features, n_groups):
     )
     helpers = [KNOWN, _INTERCEPT] + [_WEIGHT.format(i) for i in range(n_features)]
     joined = joined.select(
-        *[F.col(f"rows.`{c.replace('`', '``')}`") for c in X.columns],
-        *[F.col(f"models.{h}") for h in helpers],
+        *[column(c, "rows") for c in X.columns],
+        *[column(h, "models") for h in helpers],
     )
     return joined, F.col(_INTERCEPT).isNotNull()
 
