@@ -10,6 +10,9 @@ Four paradigms, one class family each:
   hyperparameter search with candidates fitted as Spark tasks;
 - :class:`SparkBatchPredictor` and :func:`predict_udf` (:mod:`.inference`): distributed
   inference.
+
+Beyond its own classes, :func:`parallel_backend` (:mod:`.parallel`; also registered with
+joblib as ``"spark"``) runs any scikit-learn code that parallelises through joblib on Spark.
 """
 
 from ._serialization import dump_model, load_model
@@ -17,6 +20,7 @@ from ._session import get_spark, is_spark_connect
 from .exceptions import SparkSklearnBridgeError
 from .grouped import GroupedEstimator
 from .inference import SparkBatchPredictor, predict_udf
+from .parallel import SparkBackend, parallel_backend, register_spark
 from .search import (
     SparkGridSearchCV,
     SparkHalvingGridSearchCV,
@@ -30,6 +34,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "GroupedEstimator",
+    "SparkBackend",
     "SparkBatchPredictor",
     "SparkGridSearchCV",
     "SparkHalvingGridSearchCV",
@@ -43,6 +48,8 @@ __all__ = [
     "get_spark",
     "is_spark_connect",
     "load_model",
+    "parallel_backend",
     "predict_udf",
+    "register_spark",
     "supported_estimators",
 ]

@@ -38,6 +38,7 @@ class Isolated:
 
     value: object = None
     failure: str | None = None  # None: finished, ``value`` is its result
+    kind: str | None = None  # why there is no value: "error", "timeout" or "crashed"
 
 
 def run_isolated(func, timeout: float | None = None, *, name: str = "the work") -> Isolated:
@@ -56,7 +57,8 @@ def run_isolated(func, timeout: float | None = None, *, name: str = "the work") 
     -------
     Isolated
         ``failure`` is None and ``value`` the result, or ``failure`` says what happened: an
-        exception (its traceback), a timeout, or the child's death (signal or exit code).
+        exception (its traceback), a timeout, or the child's death (signal or exit code);
+        ``kind`` is then ``"error"``, ``"timeout"`` or ``"crashed"``.
     """
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -82,13 +84,15 @@ def run_isolated(func, timeout: float | None = None, *, name: str = "the work") 
         os.close(read_end)
         _, status = os.waitpid(pid, 0)
     if timed_out:
-        return Isolated(failure=f"{name} did not finish within the {timeout:g} s time limit")
+        return Isolated(
+            failure=f"{name} did not finish within the {timeout:g} s time limit", kind="timeout"
+        )
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and chunks:
         kind, payload = cloudpickle.loads(b"".join(chunks))
         if kind == "ok":
             return Isolated(value=payload)
-        return Isolated(failure=f"{name} raised an exception:\n{payload}")
-    return Isolated(failure=f"{name} crashed: the Python process {_death(status)}")
+        return Isolated(failure=f"{name} raised an exception:\n{payload}", kind="error")
+    return Isolated(failure=f"{name} crashed: the Python process {_death(status)}", kind="crashed")
 
 
 def _child(func, write_end) -> None:  # pragma: no cover - runs in the child

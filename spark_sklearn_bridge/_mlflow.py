@@ -22,6 +22,7 @@ __all__ = [
     "log_best_search_result",
     "log_candidates",
     "log_directory",
+    "log_parallel_call",
     "parent_run",
 ]
 
@@ -44,6 +45,21 @@ def parent_run(name: str, tags: dict | None = None):
         if tags:
             mlflow.set_tags(tags)
         yield run
+
+
+def log_parallel_call(
+    function: str, *, n_batches, n_items, n_failed, seconds, n_jobs, task_cpus, failure=None
+) -> None:
+    """One run for a joblib call that ran on Spark: its function, size, time and failures."""
+    import mlflow
+
+    with parent_run(f"joblib {function.split('(')[0]}", {"function": param_text(function)}):
+        mlflow.log_params({"n_jobs": n_jobs, "task_cpus": task_cpus})
+        mlflow.log_metrics(
+            {"n_batches": n_batches, "n_items": n_items, "n_failed": n_failed, "seconds": seconds}
+        )
+        if failure is not None:
+            mlflow.set_tag("failure", param_text(f"{type(failure).__name__}: {failure}"))
 
 
 def log_candidates(results: dict, start: int, n_splits: int) -> int:

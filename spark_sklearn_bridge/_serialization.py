@@ -18,12 +18,23 @@ import cloudpickle
 
 from .exceptions import ModelIntegrityError, UntrustedTypesError
 
-__all__ = ["blob_format", "dump_model", "load_model", "model_digest"]
+__all__ = [
+    "SharedObjects",
+    "blob_format",
+    "dump_model",
+    "dump_shared",
+    "load_model",
+    "load_shared",
+    "model_digest",
+]
 
 MAGIC = b"SSBMDL1\n"
 MAGIC_ZSTD = b"SSBMDLZ\n"  # same layout; payload: uint64 LE pickle size | zstd(pickle)
 MAGIC_SKOPS = b"SSBSKOP\n"  # same layout; payload: a skops file (no code runs on loading)
-_MAGICS = (MAGIC, MAGIC_ZSTD, MAGIC_SKOPS)
+#: Same layout; payload: uint64 LE count n, n+1 uint64 LE sizes, then a protocol-5 pickle and
+#: its n out-of-band buffers (see :func:`dump_shared`).
+MAGIC_SHARED = b"SSBSHR5\n"
+_MAGICS = (MAGIC, MAGIC_ZSTD, MAGIC_SKOPS, MAGIC_SHARED)
 SERIALIZERS = ("pickle", "skops")
 _DIGEST_SIZE = 32
 _HEADER_SIZE = len(MAGIC) + _DIGEST_SIZE
@@ -112,6 +123,10 @@ def load_model(blob: bytes, *, what: str = "model", trusted=None):
         )
     if blob[: len(MAGIC)] == MAGIC_SKOPS:
         return _load_skops(payload, what, trusted)
+    if blob[: len(MAGIC)] == MAGIC_SHARED:
+        raise ModelIntegrityError(
+            f"The serialized {what} holds shared task objects (load_shared), not a model."
+        )
     if blob[: len(MAGIC)] == MAGIC_ZSTD:
         import pyarrow as pa
 
@@ -139,14 +154,82 @@ def _load_skops(payload: bytes, what: str, trusted):
     return skops.io.loads(payload, trusted=untrusted)
 
 
+#: Arrays at least this large are shared read-only by every copy :func:`load_shared` makes
+#: (joblib's ``max_nbytes`` default: its process workers get such arrays as read-only
+#: memory maps); smaller ones are copied with the rest.
+SHARE_ARRAYS_ABOVE = 2**20
+
+
+def dump_shared(obj) -> bytes:
+    """Serialize ``obj`` so that every :meth:`SharedObjects.copy` of it is a fresh object
+    whose large arrays are read-only views of one shared buffer.
+
+    This is how joblib's process workers see large arguments (read-only memory maps) and
+    everything else (their own unpickled copy), so a task that mutates an argument cannot
+    affect another task, and a 500 MiB ``X`` still exists once per process. The buffers of
+    numpy arrays (inside DataFrames, sparse matrices, fitted estimators ...) of at least
+    :data:`SHARE_ARRAYS_ABOVE` bytes are written out of band (pickle protocol 5), not
+    compressed; the digest covers everything.
+    """
+    buffers = []
+
+    def out_of_band(buffer):
+        if buffer.raw().nbytes >= SHARE_ARRAYS_ABOVE:
+            buffers.append(buffer)
+            return False
+        return True
+
+    inband = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    raws = [buffer.raw() for buffer in buffers]
+    sizes = [len(inband), *(raw.nbytes for raw in raws)]
+    header = b"".join(n.to_bytes(8, "little") for n in (len(raws), *sizes))
+    payload = b"".join([header, inband, *raws])
+    return MAGIC_SHARED + hashlib.sha256(payload).digest() + payload
+
+
+class SharedObjects:
+    """What :func:`load_shared` returns: :meth:`copy` unpickles a fresh copy each time."""
+
+    def __init__(self, inband, buffers):
+        self.inband, self.buffers = inband, buffers
+
+    def copy(self):
+        """A new copy of the object; its large arrays are read-only shared views."""
+        return pickle.loads(self.inband, buffers=self.buffers)
+
+
+def load_shared(blob, *, what: str = "shared objects") -> SharedObjects:
+    """Check the digest of bytes made by :func:`dump_shared`; return their
+    :class:`SharedObjects` (no copy of the buffers is made).
+
+    Raises
+    ------
+    ModelIntegrityError
+        The bytes are truncated, modified or of another format.
+    """
+    _check_header(blob, what)
+    view = memoryview(blob)
+    if bytes(view[: len(MAGIC)]) != MAGIC_SHARED:
+        raise ModelIntegrityError(f"The serialized {what} is not in the shared-objects format.")
+    payload = view[_HEADER_SIZE:]
+    if hashlib.sha256(payload).digest() != bytes(view[len(MAGIC) : _HEADER_SIZE]):
+        raise ModelIntegrityError(
+            f"The serialized {what} does not match its sha256 digest ({len(payload)} payload "
+            "bytes): it was truncated or modified. Refusing to unpickle it."
+        )
+    count = int.from_bytes(payload[:8], "little")
+    sizes = [int.from_bytes(payload[8 * i : 8 * i + 8], "little") for i in range(1, count + 2)]
+    parts, offset = [], 8 * (count + 2)
+    for size in sizes:
+        parts.append(payload[offset : offset + size])
+        offset += size
+    return SharedObjects(parts[0], parts[1:])
+
+
 def _check_header(blob, what: str = "model") -> None:
     if blob is None:
         raise ModelIntegrityError(f"The serialized {what} is missing (null bytes).")
-    if len(blob) < _HEADER_SIZE or bytes(blob[: len(MAGIC)]) not in (
-        MAGIC,
-        MAGIC_ZSTD,
-        MAGIC_SKOPS,
-    ):
+    if len(blob) < _HEADER_SIZE or bytes(blob[: len(MAGIC)]) not in _MAGICS:
         raise ModelIntegrityError(
             f"The serialized {what} is not a spark_sklearn_bridge model blob "
             f"({len(blob)} bytes, expected a {MAGIC!r} header and a sha256 digest)."

@@ -10,6 +10,11 @@ deserializes at most once per Python worker process: the cache is keyed by the b
 sha256, so two shipments of the same object share one entry. It keeps the most recently used
 objects, at most 64 and at most 2 GiB of serialized bytes (a search's data, splits and scorers
 are a dozen entries; evicting one of them would deserialize it again for every task).
+
+``ship(..., shared=True)`` is for the arguments a joblib call's tasks share: the worker keeps
+the bytes once (:func:`~spark_sklearn_bridge._serialization.load_shared`) and every use
+gets its own copy whose large arrays are read-only views of them, as joblib's process
+workers see large arguments.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 
-from ._serialization import dump_model, load_model, model_digest
+from ._serialization import dump_model, dump_shared, load_model, load_shared, model_digest
 from ._session import is_spark_connect
 
 __all__ = ["Shipment", "ship", "worker_cache_misses"]
@@ -46,13 +51,17 @@ class Shipment:
         The serialized object, or a broadcast of it.
     what : str
         Names the object in integrity errors.
+    shared : bool
+        Bytes of :func:`~spark_sklearn_bridge._serialization.dump_shared`: :meth:`load`
+        returns their :class:`~spark_sklearn_bridge._serialization.SharedObjects`.
     """
 
-    def __init__(self, digest: str, source, what: str = "object"):
-        self.digest, self.source, self.what = digest, source, what
+    def __init__(self, digest: str, source, what: str = "object", shared: bool = False):
+        self.digest, self.source, self.what, self.shared = digest, source, what, shared
 
     def load(self):
-        """The object, deserialized at most once per Python worker (cached by digest)."""
+        """The object (or its SharedObjects), deserialized at most once per Python worker
+        (cached by digest)."""
         global _misses
         with _cache_lock:
             if self.digest in _cache:
@@ -60,7 +69,8 @@ class Shipment:
                 return _cache[self.digest][0]
         source = self.source
         blob = source if isinstance(source, (bytes, bytearray)) else source.value
-        value = load_model(blob, what=self.what)
+        loader = load_shared if self.shared else load_model
+        value = loader(blob, what=self.what)
         with _cache_lock:
             _misses += 1
             _cache[self.digest] = (value, len(blob))
@@ -85,11 +95,15 @@ class Shipment:
             source.destroy(blocking=False) if destroy else source.unpersist(blocking=False)
 
 
-def ship(spark, obj, *, what: str = "object", blob: bytes | None = None) -> Shipment:
+def ship(
+    spark, obj, *, what: str = "object", blob: bytes | None = None, shared: bool = False
+) -> Shipment:
     """Serialize ``obj`` once (or take its ``blob`` from :func:`dump_model`) and ship it.
 
-    Returns a :class:`Shipment` to pass to task functions.
+    With ``shared``, ``obj`` is written by :func:`dump_shared` (each task copies it; large
+    arrays stay shared and read-only). Returns a :class:`Shipment` to pass to task functions.
     """
-    blob = dump_model(obj) if blob is None else blob
+    if blob is None:
+        blob = dump_shared(obj) if shared else dump_model(obj)
     source = blob if is_spark_connect(spark) else spark.sparkContext.broadcast(blob)
-    return Shipment(model_digest(blob), source, what)
+    return Shipment(model_digest(blob), source, what, shared=shared)

@@ -356,12 +356,16 @@ def is_local_master(spark) -> bool:
     return str(master).startswith("local")
 
 
-def task_profile(n_cores: int):
-    """A stage-level resource profile giving each task ``n_cores`` cores.
+def task_profile(n_cores: int, n_gpus: float = 0):
+    """A stage-level resource profile giving each task ``n_cores`` cores (and ``n_gpus``
+    GPUs, which the cluster must offer as the ``gpu`` resource).
 
     Supported by standalone, YARN and Kubernetes cluster managers (on standalone and YARN
     with dynamic allocation off, task profiles need no new executors); not in local mode.
     """
     from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
 
-    return ResourceProfileBuilder().require(TaskResourceRequests().cpus(n_cores)).build
+    requests = TaskResourceRequests().cpus(n_cores)
+    if n_gpus:
+        requests = requests.resource("gpu", n_gpus)
+    return ResourceProfileBuilder().require(requests).build

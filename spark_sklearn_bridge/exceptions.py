@@ -18,8 +18,12 @@ __all__ = [
     "ModelIntegrityError",
     "RemoteFitError",
     "NotFittedError",
+    "RemoteTraceback",
     "SparkConnectUnsupportedError",
     "SparkSklearnBridgeError",
+    "TaskCrashedError",
+    "TaskError",
+    "TaskTimeoutError",
     "UnseenGroupError",
     "UnsupportedEstimatorError",
 ]
@@ -114,6 +118,54 @@ class CandidateFitError(RemoteFitError):
     def __init__(self, message: str, *, params=None, remote_traceback: str = ""):
         super().__init__(message, remote_traceback=remote_traceback)
         self.params = params
+
+
+class TaskError(RemoteFitError):
+    """A task of a joblib call run on Spark (``parallel_backend``) failed without an
+    exception of its own to re-raise: its exception does not unpickle on the driver, or
+    its process died or overran its time limit (the subclasses).
+
+    Parameters
+    ----------
+    message : str
+        What failed, naming the task (its number in the call and its function).
+    task : str, optional
+        The task's name (also its attribute).
+    remote_traceback : str, optional
+        As for :class:`RemoteFitError`.
+    """
+
+    def __init__(self, message: str, *, task: str = "", remote_traceback: str = ""):
+        super().__init__(message, remote_traceback=remote_traceback)
+        self.task = task
+
+
+class TaskCrashedError(TaskError):
+    """The Python process running a task died (a crash in native code, the out-of-memory
+    killer, ``os._exit``), also when the task ran again in a process of its own."""
+
+
+class TaskTimeoutError(TaskError, TimeoutError):
+    """A task ran longer than its ``timeout`` (``Parallel(timeout=...)`` or the backend's)
+    and was killed; also a :class:`TimeoutError`, as joblib raises for its own timeouts."""
+
+
+class RemoteTraceback(SparkSklearnBridgeError):
+    """The traceback of an exception raised on a Spark executor, attached to the exception
+    re-raised on the driver as its ``__cause__`` (as joblib attaches its workers').
+
+    Parameters
+    ----------
+    text : str
+        The formatted traceback.
+    """
+
+    def __init__(self, text: str = ""):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self):
+        return f'\n"""\n{self.text}"""'
 
 
 class UnsupportedEstimatorError(SparkSklearnBridgeError, ValueError):

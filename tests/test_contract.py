@@ -285,11 +285,11 @@ def test_spark_trials_objective_reports_a_failed_fit_as_a_failed_trial(diabetes)
     rows = np.arange(len(X))
     cv = [(rows[:150], rows[150:]), (rows[150:], rows[:150])]  # one small training fold
 
-    class Runner:
+    class Backend:  # what a running search holds: SearchBackend.fit_data
         fit_data = (X, y, {})
 
     search = SparkHyperoptSearchCV(_FailsOnSmallFits(), {"alpha": [1.0, 10.0]}, cv=cv)
-    search._runner = Runner()
+    search._backend = Backend()
     objective = _SparkTrialsObjective(search, "score")
     with pytest.warns(Warning, match="1 fits failed out of a total of 2"):
         failed = objective({"alpha": 10.0})  # mean test score NaN: was reported as ok

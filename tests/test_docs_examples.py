@@ -43,3 +43,17 @@ def test_readme_quickstart_runs(spark, tmp_path, monkeypatch):
     assert len(code.strip().splitlines()) <= 20
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README quickstart", "exec"), {"__name__": "__main__"})
+
+
+def test_readme_joblib_backend_example_runs(spark):
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Any scikit-learn program on Spark", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {"__name__": "__main__"}
+    exec(compile(code, "README joblib backend", "exec"), namespace)
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import cross_validate
+
+    X, y = namespace["X"], namespace["y"]
+    expected = cross_validate(RandomForestClassifier(n_estimators=50, random_state=0), X, y)
+    assert list(namespace["scores"]) == list(expected["test_score"])

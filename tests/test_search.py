@@ -136,6 +136,7 @@ def test_error_score_nan_keeps_every_candidate(spark, iris):
     assert len(search.cv_results_["params"]) == 2
     assert np.isnan(search.cv_results_["mean_test_score"][0])
     assert search.best_params_ == {"C": 1.0}
+    assert list(search.cv_results_["rank_test_score"]) == [2, 1]  # non-finite ranks last
 
 
 def test_error_score_raise_names_the_candidate(spark, iris):

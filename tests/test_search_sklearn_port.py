@@ -63,6 +63,13 @@ SKIPPED = {
         "asserts on the HTML repr's text for scikit-learn's own class names; the Spark "
         "classes' repr shows their own names (tested in test_search.py)"
     ),
+    "test_searchcv_raise_warning_with_non_finite_score": (
+        "its scorer counts its calls across fits and returns NaN on every 5th: that needs "
+        "every fit in one process. Each Spark task, like each batch of joblib's process "
+        "workers (GridSearchCV(n_jobs=2) emits no warning either), gets its own copy of the "
+        "scorer. The warning and ranking of non-finite scores are tested with a candidate "
+        "that fails: tests/test_search.py::test_error_score_nan_keeps_every_candidate"
+    ),
     "test_array_api_search_cv_classifier": (
         "array API namespaces (torch, cupy, array-api-strict) are not installed here, and "
         "fits on Spark executors receive numpy arrays by design"
@@ -80,4 +87,4 @@ globals().update(port(sk, SPARK_CLASSES, [n for n in SELECTED if n not in SKIPPE
 
 
 def test_every_search_test_is_ported_or_skipped():
-    check_ported(globals(), sk, SELECTED, SKIPPED, at_least=80)  # scikit-learn 1.9: 85
+    check_ported(globals(), sk, SELECTED, SKIPPED, at_least=79)  # scikit-learn 1.9: 85

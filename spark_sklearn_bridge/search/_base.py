@@ -1,8 +1,9 @@
 """What the three Spark search classes share: ``fit`` on Spark, Spark input, MLflow logging.
 
 All bookkeeping (scoring, ``cv_results_``, ranking, refit, ``error_score``) is scikit-learn's
-own ``BaseSearchCV``; :class:`SparkSearchMixin` only makes the fits run on Spark
-(:mod:`._backend`). The override point of a search is scikit-learn's: ``_run_search``.
+own ``BaseSearchCV``; :class:`SparkSearchMixin` only makes the fits run on Spark, through the
+package's joblib backend (:mod:`._backend`, :mod:`spark_sklearn_bridge.parallel`). The
+override point of a search is scikit-learn's: ``_run_search``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .._inputs import (
 from .._session import get_spark
 from .._spark_jobs import cancel_on_exit, cluster_cores
 from .._threads import running_in_spark_task
-from ._backend import SparkFitBackend, SparkTaskRunner
+from ._backend import SearchBackend
 from ._checkpoint import Checkpoint
 
 __all__ = ["EXTRA_CONSTRAINTS", "EXTRA_DOC", "SparkSearchMixin"]
@@ -89,7 +90,7 @@ class SparkSearchMixin(SparkEstimatorMixin):
     exactly as for scikit-learn; do not override ``fit``, which runs the fits on Spark.
     """
 
-    _driver_only_state = ("_runner",)
+    _driver_only_state = ("_backend",)
 
     def fit(self, X, y=None, **params):
         """Run the search: candidate x fold fits as Spark tasks, then refit on the driver.
@@ -125,30 +126,32 @@ class SparkSearchMixin(SparkEstimatorMixin):
             check_string_features(self.estimator, kinds, list(X.columns))
         spark = get_spark(self.spark)
         parallelism = self.parallelism or max(1, cluster_cores(spark) // (self.task_cpus or 1))
-        runner = SparkTaskRunner(
+        backend = SearchBackend(
             spark,
             self,
             parallelism=parallelism,
             progress=self.progress,
-            timeout=self.candidate_timeout,
             task_cpus=self.task_cpus,
+            candidate_timeout=self.candidate_timeout,
+            keyed=self.checkpoint is not None,
         )
-        runner.fit_data = (X, y, params)
+        backend.fit_data = (X, y, params)
+        runner = backend.runner
         if self.checkpoint is not None:
             runner.checkpoint = Checkpoint(self.checkpoint, self, (X, y))
-        self._runner = runner
+        self._backend = backend
         try:
             # Ctrl-C or any exception here cancels the search's running Spark job.
             with (
                 cancel_on_exit(spark) as runner.tag,
-                parallel_config(backend=SparkFitBackend(runner), n_jobs=-1),
+                parallel_config(backend=backend, n_jobs=-1),
             ):
                 super().fit(X, y, **params)
             self.n_spark_jobs_ = runner.n_jobs_run
             self.n_resumed_fits_ = runner.checkpoint.n_resumed if runner.checkpoint else 0
         finally:
-            runner.close()
-            del self._runner
+            backend.close()
+            del self._backend
         if self.mlflow:
             self._log_to_mlflow()
         return self

@@ -29,7 +29,7 @@ from .._persistence import filesystem
 
 __all__ = ["Checkpoint", "FitWriter"]
 
-FORMAT = "spark_sklearn_bridge.search_checkpoint/1"
+FORMAT = "spark_sklearn_bridge.search_checkpoint/2"
 
 
 def _hash(obj) -> str:

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from .._compat import BaseSearchCV, Interval, StrOptions
 from .._session import get_spark, require_spark_context
 from .._threads import running_in_spark_task
-from ._backend import SearchTimedOut
+from ..parallel._runner import JobTimedOut
 from ._base import EXTRA_CONSTRAINTS, EXTRA_DOC, SparkSearchMixin
 from ._space import resolve_algo, to_hyperopt_space
 
@@ -240,17 +240,17 @@ n_splits_, refit_time_, multimetric_ :
 
         space, algo, metric = self._space, self._algo, self._metric()
         rng = check_random_state(self.random_state)
-        runner = self.__dict__.get("_runner")  # None inside another job's task: one by one
+        backend = self.__dict__.get("_backend")  # None inside another job's task: one by one
         domain = hyperopt.Domain(lambda params: 0.0, space)
         # Rounds of `parallelism` proposals (inside another job's task, fitted one by one
         # there): the proposals depend on the round size, so an explicit parallelism gives
         # the same candidates wherever the search runs.
-        batch = max(1, runner.parallelism) if runner is not None else (self.parallelism or 1)
+        batch = max(1, backend.parallelism) if backend is not None else (self.parallelism or 1)
         self.n_startup_evals_ = None
         if algo is hyperopt.tpe.suggest:
             self.n_startup_evals_ = self._startup_evals(len(domain.params), batch)
             algo = partial(algo, n_startup_jobs=self.n_startup_evals_)
-        if self.backend == "spark_trials" and runner is not None:
+        if self.backend == "spark_trials" and backend is not None:
             return self._search_with_spark_trials(evaluate_candidates, space, algo, rng)
         trials = hyperopt.Trials()
         self.trials_ = trials
@@ -268,7 +268,7 @@ n_splits_, refit_time_, multimetric_ :
             candidates = [hyperopt.space_eval(space, spec_from_misc(d["misc"])) for d in docs]
             try:
                 results = evaluate_candidates(candidates)
-            except SearchTimedOut:
+            except JobTimedOut:
                 for doc in docs:
                     doc["state"] = JOB_STATE_CANCEL
                 trials.refresh()
@@ -297,8 +297,8 @@ n_splits_, refit_time_, multimetric_ :
             if self.timeout is not None:
                 if time.monotonic() - start >= self.timeout:
                     break
-                if runner is not None:  # from now on, a round running past it is cancelled
-                    runner.deadline = start + self.timeout
+                if backend is not None:  # from now on, a round running past it is cancelled
+                    backend.runner.deadline = start + self.timeout
 
     def _startup_evals(self, n_params: int, batch: int) -> int:
         """How many random candidates TPE draws first (``n_startup_evals`` or the default).
@@ -328,7 +328,7 @@ n_splits_, refit_time_, multimetric_ :
             stacklevel=5,
         )
         trials = hyperopt.SparkTrials(
-            parallelism=self._runner.parallelism,
+            parallelism=self._backend.parallelism,
             timeout=self.timeout,
             spark_session=get_spark(self.spark),
         )
@@ -363,7 +363,7 @@ class _SparkTrialsObjective:
         self.scoring = search.scoring
         self.cv = search.cv
         self.metric = metric
-        self.X, self.y, params = search._runner.fit_data
+        self.X, self.y, params = search._backend.fit_data
         self.params = dict(params)
         self.groups = self.params.pop("groups", None)
 

@@ -1,0 +1,335 @@
+"""The driver side of a joblib call on Spark: pending batches become the tasks of ONE job.
+
+joblib hands the backend batches (lists of ``(func, args, kwargs)`` items) and asks for their
+results later. :class:`TaskRunner` keeps them until the call has submitted all of them, then
+runs them as one Spark job (:meth:`TaskRunner.run_pending`):
+
+1. Objects that several batches share (X, y, a fitted estimator, the splits, the scorers) are
+   pickled once, as one bundle per job, and shipped once (:mod:`.._shipping`: a broadcast on
+   classic Spark); each batch is pickled with references in their place, so a batch's
+   payload holds only what is its own.
+2. The batches are dealt round-robin to at most ``max_tasks`` tasks: a few per slot, so
+   uneven batches even out, and a task's fixed cost (about 15 ms of CPU on classic Spark,
+   more on Spark Connect) is paid for several batches when there are many.
+3. The job runs on an RDD on classic Spark (its tasks cost about a third of a DataFrame
+   task's CPU), as a ``mapInArrow`` over ``spark.range`` on Spark Connect, which has no
+   RDDs. Its Spark job tag lets Ctrl-C, an exception or a deadline cancel it.
+4. If a Python worker died, the job runs again with every batch in its own process
+   (:func:`.._isolation.retry_isolated`), so the batch responsible is named and nothing else
+   is lost.
+5. Each batch's outcome resolves its future: its values, or its error re-raised on the driver
+   (the executor's exception with its traceback attached, or :class:`TaskCrashedError` /
+   :class:`TaskTimeoutError` naming the task). Then joblib's callbacks run, in batch order.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import pickle
+import sys
+from functools import partial
+
+import numpy as np
+
+from .._isolation import retry_isolated
+from .._session import is_spark_connect
+from .._shipping import ship
+from .._spark_jobs import (
+    JobTag,
+    cancel_at,
+    cancel_on_exit,
+    is_local_master,
+    run_interruptibly,
+    task_profile,
+    task_progress,
+)
+from ..exceptions import RemoteTraceback, TaskCrashedError, TaskError, TaskTimeoutError
+from ._tasks import (
+    SharedPickler,
+    TaskKind,
+    load_outcome,
+    run_arrow_tasks,
+    run_task,
+)
+
+__all__ = ["Future", "JobTimedOut", "TaskRunner"]
+
+_SCALARS = (str, bytes, int, float, complex, bool, type(None), np.generic)
+#: Tasks per slot when a call may use the whole cluster: balance against a task's fixed cost.
+TASKS_PER_SLOT = 4
+
+
+class JobTimedOut(Exception):
+    """A deadline (:attr:`TaskRunner.deadline`) cancelled the running job."""
+
+
+class Future:
+    """The result of one joblib batch, resolved when its job has run."""
+
+    __slots__ = ("batch", "callback", "done", "error", "value")
+
+    def __init__(self, batch, callback):
+        self.batch, self.callback = batch, callback
+        self.done, self.value, self.error = False, None, None
+
+    def resolve(self, value=None, error=None):
+        self.done, self.value, self.error = True, value, error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class TaskRunner:
+    """Runs the batches joblib submits as Spark jobs (see the module docstring).
+
+    Parameters
+    ----------
+    spark : SparkSession
+    max_tasks : int
+        Spark tasks a job may have: the batches are dealt to ``min(batches, max_tasks)``
+        tasks. Callers pass a few per slot (uneven batches even out), or exactly the number
+        of tasks that may run at once when they cap it.
+    task_cpus : int, optional
+        Cores per task: a stage-level resource profile on a cluster (local mode has none: the
+        caller caps ``max_tasks`` instead). Inside a task, native thread pools and joblib get
+        that many cores.
+    task_gpus : float, optional
+        GPUs per task (the cluster's ``gpu`` resource), through the same resource profile.
+    progress : bool, optional
+        A bar of finished items (classic Spark; Spark Connect shows none).
+    kind : TaskKind, optional
+        How batches are named, keyed and recovered (default: plain joblib tasks).
+    """
+
+    def __init__(self, spark, *, max_tasks, task_cpus=None, task_gpus=0, progress=None, kind=None):
+        self.spark = spark
+        self.max_tasks = max(1, int(max_tasks))
+        self.task_cpus = task_cpus
+        self.task_gpus = task_gpus
+        self.progress = progress
+        self.kind = kind if kind is not None else TaskKind()
+        self.connect = is_spark_connect(spark)
+        self.local = is_local_master(spark)
+        self.pending: list[Future] = []
+        self.n_jobs_run = 0
+        self.tag: JobTag | None = None  # a caller's tag for all its jobs (else one per job)
+        self.deadline = None  # time.monotonic() after which the running job is cancelled
+        self.checkpoint = None  # a search's Checkpoint: outcomes finished before are reused
+        self._shared: dict = {}  # id(obj) -> (obj, token): shipped for this runner's life
+        self._shipments: list = []
+
+    # ------------------------------------------------------------------ joblib's side
+    def submit(self, batch, callback=None) -> Future:
+        future = Future(batch, callback)
+        self.pending.append(future)
+        return future
+
+    def run_pending(self, timeout=None) -> None:
+        """Run every pending batch as a task of one Spark job; resolve their futures and
+        call their callbacks. ``timeout``: seconds each batch may take (each then runs in a
+        process of its own, killed when it overruns).
+
+        A call that dispatches in waves (``pre_dispatch`` other than ``"all"``) submits more
+        batches from the callbacks: they run as the next job, until none are left."""
+        while self.pending:
+            self._run_once(timeout)
+
+    def _run_once(self, timeout) -> None:
+        pending, self.pending = self.pending, []
+        items = [list(future.batch.items) for future in pending]
+        keys = [self.kind.key(batch) for batch in items]
+        outcomes = {}
+        if self.checkpoint is not None:  # batches an earlier run finished
+            for index, key in enumerate(keys):
+                blob = self.checkpoint.outcome(key)
+                if blob is not None:
+                    outcomes[index] = blob
+        to_run = [i for i in range(len(pending)) if i not in outcomes]
+        if to_run:
+            outcomes.update(self._run_job(items, keys, to_run, timeout))
+        for index, future in enumerate(pending):
+            outcome = load_outcome(outcomes[index])
+            if outcome[0] != "skipped":
+                sys.stdout.write(outcome[-1])  # what the items printed, in batch order
+            if outcome[0] == "ok":
+                future.resolve(value=outcome[1])
+            else:
+                name = self.kind.describe(items[index], index, len(pending))
+                future.resolve(error=self._error(outcome, name, items[index], timeout))
+        for future in pending:
+            if future.callback is not None:
+                future.callback(future)
+
+    def close(self) -> None:
+        """Free the executors' copies of the shared objects."""
+        for shipment in self._shipments:
+            shipment.release(destroy=True)
+        self._shipments.clear()
+        self._shared.clear()
+
+    # ------------------------------------------------------------------------ the job
+    def _run_job(self, items, keys, to_run, timeout) -> dict:
+        """One Spark job over the batches ``to_run``; returns their outcome blobs by index."""
+        batches = [[self.kind.portable(item) for item in items[i]] for i in to_run]
+        shipments, tokens = self._share(batches)
+        n_tasks = max(1, min(len(to_run), self.max_tasks))
+        tasks = [[] for _ in range(n_tasks)]
+        for position, (index, batch) in enumerate(zip(to_run, batches)):
+            buffer = io.BytesIO()  # dealt round-robin: neighbouring batches are often alike
+            SharedPickler(buffer, tokens).dump(batch)
+            tasks[position % n_tasks].append((index, keys[index], buffer.getvalue()))
+        n_items = sum(len(items[i]) for i in to_run)
+        with (
+            task_progress(
+                self.spark, n_items, f"{self.kind.unit}s", self.kind.unit, self.progress
+            ) as bar,
+            cancel_on_exit(self.spark) if self.tag is None else _same(self.tag) as tag,
+        ):
+            options = dict(
+                shipments=shipments,
+                kind=self.kind,
+                total=len(items),
+                timeout=timeout,
+                cores=self.task_cpus,
+                reporter=bar.reporter,
+                checkpoint=self.checkpoint.writer() if self.checkpoint is not None else None,
+            )
+
+            def run_job(isolate):
+                try:
+                    return self._collect(tasks, dict(options, isolate=isolate), tag)
+                except Exception as exc:
+                    self._raise_if_timed_out(exc, tag)  # a cancellation: no retry
+                    raise
+
+            with cancel_at(self.deadline, tag.cancel):
+                try:
+                    rows = retry_isolated(
+                        run_job, isolate=timeout is not None, unit=self.kind.unit
+                    )
+                except Exception as exc:
+                    self._raise_if_timed_out(exc, tag)
+                    raise
+            bar.wait_for(n_items, timeout=0.5)  # the last counts can trail the job's end
+        if len(rows) != len(to_run):  # never a partial result (e.g. a cancelled collect)
+            raise RuntimeError(
+                f"The Spark job of {len(to_run)} batches returned {len(rows)} outcomes."
+            )
+        self.n_jobs_run += 1
+        return dict(rows)
+
+    def _collect(self, tasks, options, tag):
+        """Run the tasks; ``[(index, outcome_blob), ...]``."""
+        profile = None
+        if (self.task_cpus or self.task_gpus) and not self.local:
+            profile = task_profile(self.task_cpus or 1, self.task_gpus)
+        if self.connect:
+            frame = self.spark.range(0, len(tasks), 1, len(tasks)).mapInArrow(
+                partial(run_arrow_tasks, payloads=tasks, **options),
+                "index long, outcome binary",
+                profile=profile,
+            )
+
+            def collect():
+                table = frame.toArrow()
+                return list(
+                    zip(table.column("index").to_pylist(), table.column("outcome").to_pylist())
+                )
+
+        else:
+            rdd = self.spark.sparkContext.parallelize(tasks, len(tasks))
+            if profile is not None:
+                rdd = rdd.withResources(profile)
+            collect = rdd.mapPartitions(partial(run_task, **options)).collect
+        return run_interruptibly(self.spark, collect, tag.cancel)
+
+    def _raise_if_timed_out(self, exc, tag) -> None:
+        if self.deadline is not None and tag.cancelled and not isinstance(exc, JobTimedOut):
+            raise JobTimedOut("A deadline cancelled the running Spark job.") from exc
+
+    # ------------------------------------------------------------- shared objects
+    def _share(self, batches):
+        """Objects used by several items (data, splits, scorers, estimators): one bundle
+        per job of those not shipped before, and the tokens that refer to them."""
+        counts: dict = {}
+        objects: dict = {}
+        for batch in batches:
+            for _, args, kwargs in batch:
+                for value in _arguments(args, kwargs):
+                    counts[id(value)] = counts.get(id(value), 0) + 1
+                    objects[id(value)] = value
+        new = {key: objects[key] for key, count in counts.items() if count > 1}
+        new = {key: obj for key, obj in new.items() if key not in self._shared}
+        if new:
+            bundle_no = len(self._shipments)
+            bundle = {}
+            for key, obj in new.items():
+                token = (bundle_no, len(bundle))
+                bundle[token[1]] = obj
+                self._shared[key] = (obj, token)  # the reference keeps the id valid
+            what = f"objects shared by the {self.kind.unit}s"
+            self._shipments.append(ship(self.spark, bundle, what=what, shared=True))
+        tokens = {key: token for key, (_, token) in self._shared.items()}
+        return list(self._shipments), tokens
+
+    # ---------------------------------------------------------------------- errors
+    def _error(self, outcome, name, items, timeout) -> BaseException:
+        status = outcome[0]
+        if status == "error":
+            _, blob, text, _ = outcome
+            exc = None
+            if blob is not None:
+                try:
+                    exc = pickle.loads(blob)
+                except Exception:  # a class the driver cannot import
+                    exc = None
+            if isinstance(exc, BaseException):
+                exc.__cause__ = RemoteTraceback(text)
+                if hasattr(exc, "add_note"):  # Python 3.11+
+                    exc.add_note(self.kind.note(name, text))
+                return exc
+            return self.kind.unpicklable_error(items, name, text)
+        if status == "timeout":
+            return TaskTimeoutError(
+                f"{outcome[1]}; it was killed (timeout={timeout:g}).", task=name
+            )
+        if status == "crashed":
+            return TaskCrashedError(outcome[1], task=name)
+        return TaskError(
+            f"{name} was not run: an earlier batch of the same Spark task failed.", task=name
+        )
+
+
+class _same:
+    """A context that yields a tag the caller manages."""
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def __enter__(self):
+        return self.tag
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+def _arguments(args, kwargs):
+    """The non-scalar arguments of an item, and those one container deep (a dict of fit
+    parameters, a list of arrays)."""
+    for value in itertools.chain(args, kwargs.values()):
+        if _scalar(value):
+            continue
+        yield value
+        if isinstance(value, (list, tuple)) and len(value) <= 64:
+            yield from (v for v in value if not _scalar(v))
+        elif isinstance(value, dict) and len(value) <= 64:
+            yield from (v for v in value.values() if not _scalar(v))
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, _SCALARS) or (
+        isinstance(value, tuple) and all(isinstance(v, _SCALARS) for v in value)
+    )

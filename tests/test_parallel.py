@@ -1,0 +1,323 @@
+"""The "spark" joblib backend (issue #21): any scikit-learn call that fans out through joblib.
+
+Every case of tests/joblib_cases.py runs under joblib's default backend and under this one,
+and must give the same result; the other tests cover how calls are run (one Spark job, data
+shipped once, copies per task), where they must not go to Spark (shared memory, nested calls,
+calls inside an executor), and failures (exceptions, crashes, hangs, Ctrl-C).
+"""
+
+import os
+import signal
+import threading
+import time
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from joblib import Parallel, delayed, parallel_config
+from joblib_cases import CASES, assert_same
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from threadpoolctl import threadpool_info
+
+import spark_sklearn_bridge as ssb
+from spark_sklearn_bridge.exceptions import (
+    RemoteTraceback,
+    TaskCrashedError,
+    TaskError,
+    TaskTimeoutError,
+)
+from spark_sklearn_bridge.parallel import _runner
+
+
+def spark_job_ids(spark):
+    return set(spark.sparkContext.statusTracker().getJobIdsForGroup())
+
+
+class JobCounter:
+    """How many Spark jobs (without a job group) started in the block."""
+
+    def __init__(self, spark):
+        self.spark = spark
+
+    def __enter__(self):
+        self.before = spark_job_ids(self.spark)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.count = len(spark_job_ids(self.spark) - self.before)
+
+
+# ---------------------------------------------------------------------------- exactness
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_call_equals_joblibs_default_backend(spark, case):
+    expected = CASES[case]()  # joblib's default backend (loky processes), n_jobs=2
+    with JobCounter(spark) as jobs, ssb.parallel_backend():
+        result = CASES[case]()
+    assert_same(result, expected)
+    assert jobs.count >= 1  # the work ran on Spark, not on the driver
+
+
+def test_parallel_config_and_parallel_backend_by_name(spark):
+    """Code written for joblibspark: the backend by its name, with backend parameters."""
+    X, y = load_iris(return_X_y=True)
+    expected = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=5)
+    ssb.register_spark()  # joblibspark's name; registered on import already
+    with JobCounter(spark) as jobs, joblib.parallel_backend("spark", n_jobs=2):
+        by_name = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=5)
+    assert jobs.count == 1
+    with parallel_config(backend="spark", num_cpus_per_spark_task=1, spark=spark):
+        by_config = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=5)
+    np.testing.assert_array_equal(by_name, expected)
+    np.testing.assert_array_equal(by_config, expected)
+
+
+def test_every_return_as_and_a_call_of_many_items_is_one_job(spark):
+    with JobCounter(spark) as jobs, ssb.parallel_backend(spark=spark):
+        squares = Parallel(pre_dispatch="2*n_jobs")(delayed(pow)(i, 2) for i in range(40))
+    assert squares == [i * i for i in range(40)]
+    assert jobs.count == 1  # all 40 batches, not waves of 2 * n_jobs
+    with ssb.parallel_backend():
+        ordered = list(Parallel(return_as="generator")(delayed(pow)(i, 2) for i in range(7)))
+        unordered = Parallel(return_as="generator_unordered")(delayed(pow)(i, 2) for i in range(7))
+        assert ordered == [i * i for i in range(7)]
+        assert sorted(unordered) == ordered
+
+
+def test_n_jobs_1_runs_on_the_driver_and_n_jobs_none_uses_the_cluster(spark):
+    with JobCounter(spark) as jobs, ssb.parallel_backend():
+        pids = Parallel(n_jobs=1)(delayed(os.getpid)() for _ in range(3))
+    assert set(pids) == {os.getpid()} and jobs.count == 0
+    with parallel_config(backend="spark"):  # n_jobs left unset: the backend's default, -1
+        assert joblib.effective_n_jobs() == spark.sparkContext.defaultParallelism
+        assert joblib.effective_n_jobs(-2) == 2  # never 1: that would run on the driver
+        assert joblib.effective_n_jobs(5) == 5
+
+
+# ------------------------------------------------------------------- data once per call
+def test_shared_arguments_are_shipped_once_per_call(spark, monkeypatch):
+    X = np.random.default_rng(0).normal(size=(20_000, 50))  # 8 MB
+    shipped, payloads = [], []
+    real_ship, real_collect = _runner.ship, _runner.TaskRunner._collect
+
+    def spy_ship(spark, obj, **kwargs):
+        shipment = real_ship(spark, obj, **kwargs)
+        shipped.append(obj)
+        return shipment
+
+    def spy_collect(self, tasks, options, tag):
+        payloads.extend(len(p) for rows in tasks for _, _, p in rows)
+        return real_collect(self, tasks, options, tag)
+
+    monkeypatch.setattr(_runner, "ship", spy_ship)
+    monkeypatch.setattr(_runner.TaskRunner, "_collect", spy_collect)
+    with ssb.parallel_backend():
+        sums = Parallel()(delayed(np.sum)(X[:, :k]) for k in range(1, 30))
+        means = Parallel()(delayed(np.mean)(X, axis=a) for a in (0, 1, None))
+    np.testing.assert_allclose(sums, [X[:, :k].sum() for k in range(1, 30)])
+    np.testing.assert_allclose(means[2], X.mean())
+    # The slices are each their own argument; X itself is shared by the second call only.
+    assert len(shipped) == 1 and any(v is X for v in shipped[0].values())
+    assert max(payloads[29:]) < 10_000  # each batch of the second call refers to X
+
+
+def test_each_task_gets_its_own_copy_and_large_arrays_are_read_only(spark):
+    """As in joblib's process workers: a task that mutates an argument cannot change what
+    another task sees; arrays of 1 MiB or more are shared read-only views."""
+    counter = {"calls": 0}
+    big = np.zeros(200_000)  # 1.6 MB
+
+    def count(state, i):
+        state["calls"] += 1
+        return state["calls"]
+
+    def write(array):
+        try:
+            array[0] = 1.0
+        except ValueError as exc:
+            return str(exc)
+        return "written"
+
+    with ssb.parallel_backend():
+        seen = Parallel()(delayed(count)(counter, i) for i in range(12))
+        writes = Parallel()(delayed(write)(a) for a in (big, big, np.zeros(10), np.zeros(10)))
+    assert seen == [1] * 12 and counter == {"calls": 0}
+    assert writes[:2] == ["assignment destination is read-only"] * 2
+    assert writes[2:] == ["written", "written"]
+    with parallel_config(backend="loky", n_jobs=2):  # joblib's own process workers agree
+        assert Parallel()(delayed(write)(a) for a in (big, big))[0] == writes[0]
+
+
+# ------------------------------------------------------ where a call must not go to Spark
+def test_sharedmem_calls_run_in_threads_of_the_driver(spark):
+    found = []
+    with JobCounter(spark) as jobs, ssb.parallel_backend():
+        Parallel(require="sharedmem")(delayed(found.append)(i) for i in range(5))
+    assert sorted(found) == [0, 1, 2, 3, 4] and jobs.count == 0
+
+
+def nested(i):
+    inner = Parallel(n_jobs=2)(delayed(pow)(i, k) for k in range(3))
+    return inner, type(joblib.parallel.get_active_backend()[0]).__name__
+
+
+def opens_its_own_spark_backend(i):
+    with parallel_config(backend="spark"):
+        inner = Parallel(n_jobs=4)(delayed(os.getpid)() for _ in range(3))
+    return set(inner) == {os.getpid()}
+
+
+def test_nested_calls_and_calls_inside_a_task_run_in_the_task(spark):
+    with ssb.parallel_backend():
+        results = Parallel()(delayed(nested)(i) for i in range(4))
+        local = Parallel()(delayed(opens_its_own_spark_backend)(i) for i in range(2))
+    assert [r[0] for r in results] == [[1, i, i * i] for i in range(4)]
+    assert {r[1] for r in results} == {"SequentialBackend"}
+    assert local == [True, True]
+
+
+def probe_cores(_):
+    return joblib.effective_n_jobs(None), sorted({p["num_threads"] for p in threadpool_info()})
+
+
+def test_task_cpus_caps_thread_pools_and_widens_nested_calls(spark):
+    with ssb.parallel_backend():
+        one = Parallel()(delayed(probe_cores)(i) for i in range(2))
+    with ssb.parallel_backend(task_cpus=2):
+        assert joblib.effective_n_jobs() == 2  # local[2]: one 2-core task at a time
+        two = Parallel()(delayed(probe_cores)(i) for i in range(2))
+    assert {r[0] for r in one} == {1} and {tuple(r[1]) for r in one} == {(1,)}
+    assert {r[0] for r in two} == {2} and {tuple(r[1]) for r in two} == {(2,)}
+
+
+def test_bad_backend_parameters_are_refused_by_name():
+    with pytest.raises(ValueError, match="task_cpus must be a positive integer"):
+        ssb.SparkBackend(task_cpus=0)
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        ssb.parallel_backend(timeout=-1)
+    with pytest.raises(ValueError, match="not both"):
+        ssb.SparkBackend(task_cpus=2, num_cpus_per_spark_task=2)
+    with pytest.raises(ValueError, match="mlflow must be True or False"):
+        ssb.SparkBackend(mlflow="yes")
+
+
+# ------------------------------------------------------------------------------ failures
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("this exception does not pickle")
+
+
+def fail_on(i, bad, kind=ValueError):
+    if i == bad:
+        raise kind(f"item {i} is bad")
+    return i
+
+
+def test_an_exception_is_reraised_as_itself_naming_the_task(spark):
+    with pytest.raises(KeyError, match="item 3 is bad") as info, ssb.parallel_backend():
+        Parallel()(delayed(fail_on)(i, 3, KeyError) for i in range(6))
+    assert "task 4 of 6 (fail_on(3, 3, ...))" in "\n".join(info.value.__notes__)
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+    assert "in fail_on" in str(info.value.__cause__)  # the executor's traceback
+    with pytest.raises(TaskError, match="task 2 of 3") as info, ssb.parallel_backend():
+        Parallel()(delayed(fail_on)(i, 1, Unpicklable) for i in range(3))
+    assert "item 1 is bad" in info.value.remote_traceback
+
+
+def die_on(i, bad, once_dir=None):
+    if i == bad:
+        marker = os.path.join(once_dir, "died") if once_dir else None
+        if marker is None or not os.path.exists(marker):
+            if marker:
+                open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return i
+
+
+def test_a_worker_that_dies_is_retried_isolated_then_named(spark, tmp_path):
+    with pytest.warns(RuntimeWarning, match="Python worker died"), ssb.parallel_backend():
+        once = Parallel()(delayed(die_on)(i, 2, str(tmp_path)) for i in range(5))
+    assert once == [0, 1, 2, 3, 4]  # died once: the isolated retry completed it
+    with (
+        pytest.warns(RuntimeWarning, match="Python worker died"),
+        pytest.raises(TaskCrashedError, match=r"task 3 of 5 \(die_on\(2, 2\)\) crashed") as info,
+        ssb.parallel_backend(),
+    ):
+        Parallel()(delayed(die_on)(i, 2) for i in range(5))
+    assert "signal 9" in str(info.value) and info.value.task.startswith("task 3 of 5")
+
+
+def sleep_on(i, bad, seconds):
+    if i == bad:
+        time.sleep(seconds)
+    return i
+
+
+@pytest.mark.parametrize("where", ["parallel", "backend"])
+def test_a_hanging_task_is_killed_at_its_timeout_and_named(spark, where):
+    start = time.monotonic()
+    options = {"timeout": 3} if where == "backend" else {}
+    with (
+        pytest.raises(TaskTimeoutError, match=r"task 2 of 4 \(sleep_on\(1, 1, 600\)\)") as info,
+        ssb.parallel_backend(**options),
+    ):
+        Parallel(timeout=3 if where == "parallel" else None)(
+            delayed(sleep_on)(i, 1, 600) for i in range(4)
+        )
+    assert isinstance(info.value, TimeoutError) and "3 s time limit" in str(info.value)
+    assert time.monotonic() - start < 30
+    assert not spark.sparkContext.statusTracker().getActiveJobsIds()
+
+
+@pytest.fixture
+def plain_sigint():
+    """Python's own Ctrl-C handler (pyspark's cancels every job by itself)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_cancels_the_running_job(spark, plain_sigint):
+    def interrupt():
+        time.sleep(3)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), ssb.parallel_backend():
+        Parallel()(delayed(sleep_on)(i, i, 60) for i in range(4))
+    assert time.monotonic() - start < 20
+    deadline = time.monotonic() + 10
+    while spark.sparkContext.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not spark.sparkContext.statusTracker().getActiveJobsIds()
+
+
+# ------------------------------------------------------------------ progress and MLflow
+def test_progress_bar_counts_the_items(spark, capsys):
+    with ssb.parallel_backend(progress=True):
+        Parallel()(delayed(sleep_on)(i, i, 0.3) for i in range(6))
+    err = capsys.readouterr().err
+    assert "tasks" in err and "6/6" in err
+
+
+def test_mlflow_logs_one_run_per_call(spark, mlflow_store):
+    import mlflow
+
+    with ssb.parallel_backend(mlflow=True):
+        Parallel()(delayed(pow)(i, 2) for i in range(6))
+        with pytest.raises(ValueError):
+            Parallel()(delayed(fail_on)(i, 1) for i in range(3))
+    runs = mlflow.search_runs(experiment_ids=[mlflow_store.experiment_id])
+    assert len(runs) == 2
+    by_items = runs.set_index("metrics.n_items")
+    assert by_items.loc[6, "tags.mlflow.runName"] == "joblib pow"
+    assert by_items.loc[3, "metrics.n_failed"] >= 1
+    assert "ValueError" in by_items.loc[3, "tags.failure"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ssb.parallel_backend():  # off by default: no new run
+            Parallel()(delayed(pow)(i, 2) for i in range(3))
+    assert len(mlflow.search_runs(experiment_ids=[mlflow_store.experiment_id])) == 2
