@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,docs,connect,demo]"
+	$(BIN)/python -m pip install --quiet -e ".[test,docs,connect,demo,bench]"
 	touch $(STAMP)
 
 # The main job: per-country models, a tuned Pipeline, a million rows scored, a data-parallel

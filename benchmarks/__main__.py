@@ -8,6 +8,7 @@ MODULES = [
     "bench_grouped_scale",
     "bench_batch_predict",
     "bench_search",
+    "bench_joblib",
     "bench_spark_ml",
 ]
 

@@ -129,22 +129,24 @@ def load_model(model_uri: str):
     return mlflow.pyfunc.load_model(model_uri), False
 
 
-def log_pyfunc(estimator, name: str, signature, input_example=None) -> str:
-    """Log ``estimator`` (saved with its ``save``) as an MLflow pyfunc model in the active run
-    (one is started if none is); return the model URI."""
+def log_pyfunc(
+    estimator, name: str, signature, input_example=None, serializer="pickle", trusted=None
+) -> str:
+    """Log ``estimator`` (saved with its ``save`` in ``serializer``'s format) as an MLflow
+    pyfunc model in the active run (one is started if none is); return the model URI."""
     import mlflow
 
     from ._pyfunc import SavedModelPyfunc  # subclasses mlflow's PythonModel: imports mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / SavedModelPyfunc.artifact  # MLflow keeps the directory name
-        estimator.save(target)
+        estimator.save(target, serializer=serializer)
         with warnings.catch_warnings():
             # Without an input example the signature is built from the fitted columns.
             warnings.filterwarnings("ignore", ".*An input example was not provided")
             info = mlflow.pyfunc.log_model(
                 name=name,
-                python_model=SavedModelPyfunc(type(estimator)),
+                python_model=SavedModelPyfunc(type(estimator), trusted=trusted),
                 artifacts={SavedModelPyfunc.artifact: str(target)},
                 signature=signature,
                 input_example=input_example,

@@ -2,26 +2,54 @@
 
 A save is a directory on any file system pyarrow can open (a local path, ``file://``,
 ``s3://``, ``gs://``, ``hdfs://``, ``abfs://``). ``manifest.json`` records the format, the
-class that wrote it and the sha256 of every other file in the directory, recursively
-(including files Spark's own ML writer put there). :func:`read_directory` refuses a
-directory where any file is missing, added or changed, so everything ``load`` reads is
-covered. The digests detect truncation and careless edits; they are not a signature:
-load saves only from places you trust (some files are pickles).
+class that wrote it, the serializer of its Python objects and the sha256 of every other file
+in the directory, recursively (including files Spark's own ML writer put there).
+:meth:`ModelDirectory.verify` refuses a directory where any file is missing, added or
+changed, so everything ``load`` reads is covered.
+
+What each layer protects against (docs/guide/security.rst):
+
+- the digests: accidents (truncation, a careless edit); anyone who can write the directory
+  can rewrite them;
+- a signature (``signing_key=``, or the ``SPARK_SKLEARN_BRIDGE_SIGNING_KEY`` environment
+  variable): forgery. ``manifest.sig`` holds an HMAC-SHA256 of ``manifest.json`` under the
+  key; a save made with a key loads only with a key that verifies it;
+- ``serializer="skops"`` (with no pickle admitted in such a save) or ``allow_pickle=False``:
+  code execution at load.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
 
-from .exceptions import ModelIntegrityError
+from .exceptions import ModelIntegrityError, SignatureError
 
-__all__ = ["ModelDirectory", "filesystem"]
+__all__ = ["ModelDirectory", "SavedModelMixin", "filesystem", "signing_key_bytes"]
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 FORMAT = "spark_sklearn_bridge.saved/1"
+#: The environment variable that holds a deployment's signing key (text, UTF-8).
+SIGNING_KEY_ENV = "SPARK_SKLEARN_BRIDGE_SIGNING_KEY"
+
+
+def signing_key_bytes(key=None) -> bytes | None:
+    """The key to sign or verify saves with: ``key`` (str or bytes), else the
+    ``SPARK_SKLEARN_BRIDGE_SIGNING_KEY`` environment variable, else None."""
+    if key is None:
+        key = os.environ.get(SIGNING_KEY_ENV) or None
+    if key is None:
+        return None
+    if isinstance(key, str):
+        key = key.encode()
+    if not isinstance(key, (bytes, bytearray)) or not key:
+        kind = type(key).__name__
+        raise ValueError(f"signing_key must be a non-empty str or bytes; got {kind}.")
+    return bytes(key)
 
 
 def filesystem(path):
@@ -74,8 +102,9 @@ class ModelDirectory:
     def write_json(self, name: str, value) -> None:
         self.write(name, json.dumps(value, indent=1, sort_keys=True).encode())
 
-    def seal(self, kind: str) -> None:
-        """Write ``manifest.json`` with the sha256 of every file now in the directory.
+    def seal(self, kind: str, serializer: str, key: bytes | None = None) -> None:
+        """Write ``manifest.json`` with the sha256 of every file now in the directory, and
+        with a ``key``, ``manifest.sig``: its HMAC-SHA256.
 
         Files another writer put there (Spark's ML writer) are read back through the same
         file system: a save split across two file systems (a driver-local path on a cluster)
@@ -84,24 +113,34 @@ class ModelDirectory:
         files = {name: _sha256(self._read(name)) for name in self._list()}
         if not files:
             raise ModelIntegrityError(f"Nothing was written to {self.path}.")
-        self.write_json(MANIFEST, {"format": FORMAT, "kind": kind, "files": files})
+        manifest = {"format": FORMAT, "kind": kind, "serializer": serializer, "files": files}
+        self.write_json(MANIFEST, manifest)
+        if key is not None:
+            self.write(SIGNATURE, _hmac(key, self._read(MANIFEST)).encode())
 
     # ------------------------------------------------------------------ read
-    def verify(self, kind: str) -> dict:
-        """Check the manifest against the files; return ``{name: bytes}`` of every file.
+    def verify(self, kind: str, key: bytes | None = None) -> dict:
+        """Check the signature (with a ``key``) and the manifest against the files; return
+        ``{name: bytes}`` of every file. The manifest itself is :attr:`manifest` after.
 
         Raises
         ------
+        SignatureError
+            With a ``key``: the signature is missing or does not match.
         ModelIntegrityError
             Not a save of ``kind``, or a file is missing, added, truncated or modified.
         """
         try:
-            manifest = json.loads(self._read(MANIFEST))
+            raw = self._read(MANIFEST)
         except FileNotFoundError as exc:
             raise ModelIntegrityError(
                 f"{self.path} has no {MANIFEST}: it is not a spark_sklearn_bridge save (or "
                 "was written by a version before 0.2)."
             ) from exc
+        if key is not None:
+            self._check_signature(raw, key)
+        manifest = json.loads(raw)
+        self.manifest = manifest
         if manifest.get("format") != FORMAT or manifest.get("kind") != kind:
             raise ModelIntegrityError(
                 f"{self.path} holds a {manifest.get('kind')!r} save in format "
@@ -126,6 +165,22 @@ class ModelDirectory:
             contents[name] = content
         return contents
 
+    def _check_signature(self, raw_manifest: bytes, key: bytes) -> None:
+        try:
+            signature = self._read(SIGNATURE).decode("ascii", "replace").strip()
+        except FileNotFoundError:
+            raise SignatureError(
+                f"{self.path} is not signed ({SIGNATURE} is missing), and a signing key was "
+                "given (signing_key= or SPARK_SKLEARN_BRIDGE_SIGNING_KEY): refusing to load "
+                "it. Save it again with that key."
+            ) from None
+        if not hmac.compare_digest(signature, _hmac(key, raw_manifest)):
+            raise SignatureError(
+                f"The signature of {self.path} ({SIGNATURE}) does not match its {MANIFEST} "
+                "under the signing key given: the save was changed after it was signed, or "
+                "signed with another key. Refusing to load it."
+            )
+
     # --------------------------------------------------------------- helpers
     def _read(self, name: str) -> bytes:
         with self.fs.open_input_stream(f"{self.root}/{name}") as stream:
@@ -139,12 +194,27 @@ class ModelDirectory:
         return sorted(
             info.path[prefix:]
             for info in self.fs.get_file_info(selector)
-            if info.type == fs.FileType.File and info.path[prefix:] != MANIFEST
+            if info.type == fs.FileType.File and info.path[prefix:] not in (MANIFEST, SIGNATURE)
         )
 
 
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def _hmac(key: bytes, content: bytes) -> str:
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
+
+
+def _params_are_skops(files: dict) -> bool:
+    """A save from before the manifest recorded its serializer: its parameters' format."""
+    from ._serialization import blob_format
+
+    try:
+        params = bytes.fromhex(json.loads(files["metadata.json"])["params"])
+    except (KeyError, ValueError, TypeError):
+        return False
+    return blob_format(params) == "skops"
 
 
 class SavedModelMixin:
@@ -153,32 +223,38 @@ class SavedModelMixin:
     A class sets ``_save_kind`` (recorded in the manifest) and ``_artifact_path`` (its MLflow
     artifact directory), and implements ``_save(directory, path, serializer)`` (write its
     files, Python objects through :func:`~spark_sklearn_bridge._serialization.dump_model`) and
-    the classmethod ``_load(files, path, spark, trusted)`` (rebuild from the verified
-    ``{name: bytes}``).
+    the classmethod ``_load(files, path, spark, trusted, allow_pickle)`` (rebuild from the
+    verified ``{name: bytes}``; check every blob's format before loading any of them).
     """
 
     _save_kind: str = ""
     _artifact_path: str = ""
 
-    def save(self, path, *, serializer="pickle"):
+    def save(self, path, *, serializer="pickle", signing_key=None):
         """Save the fitted estimator to directory ``path`` (created; must not exist).
 
         Writes the model files, ``metadata.json`` (parameters, resolved columns) and
-        ``manifest.json`` with the sha256 of every other file, which :meth:`load` checks.
+        ``manifest.json`` with the sha256 of every other file, which :meth:`load` checks;
+        with a signing key, also ``manifest.sig``.
 
         Parameters
         ----------
-        serializer : {"pickle", "skops"}, default="pickle"
-            How Python objects (models, parameters) are written. ``"pickle"`` (cloudpickle)
-            takes anything but runs code when loaded: load such saves only from places you
-            trust. ``"skops"`` writes `skops <https://skops.readthedocs.io>`_ files, which
-            load without running code; types outside skops' trusted set must then be named
-            in ``load(..., trusted=[...])``. It holds scikit-learn and numpy objects, not
-            custom classes or functions.
         path : str or path-like
             A local path, or a URI of any file system pyarrow opens (``file://``, ``s3://``,
             ``gs://``, ``hdfs://``, ``abfs://``; credentials as pyarrow reads them). On a
             cluster, a location the driver and (for Spark-written files) the executors see.
+        serializer : {"pickle", "skops"}, default="pickle"
+            How Python objects (models, parameters) are written. ``"pickle"`` (cloudpickle)
+            takes anything but runs code when loaded: load such saves only from places you
+            trust. ``"skops"`` writes `skops <https://skops.readthedocs.io>`_ files, which
+            load without running code; :meth:`load` then refuses any pickle found in the
+            save, and types outside skops' trusted set must be named in
+            ``load(..., trusted=[...])``. It holds scikit-learn and numpy objects, not
+            custom classes or functions.
+        signing_key : str or bytes, optional
+            Sign the save: ``manifest.sig`` holds an HMAC-SHA256 of the manifest (which holds
+            every file's sha256) under this key. Default: the
+            ``SPARK_SKLEARN_BRIDGE_SIGNING_KEY`` environment variable, if set; else unsigned.
 
         Returns
         -------
@@ -190,19 +266,22 @@ class SavedModelMixin:
 
         if serializer not in SERIALIZERS:
             raise ValueError(f"serializer must be one of {SERIALIZERS}; got {serializer!r}.")
+        key = signing_key_bytes(signing_key)
         directory = ModelDirectory(path).create()
         self._save(directory, path, serializer)
-        directory.seal(self._save_kind)
+        directory.seal(self._save_kind, serializer, key)
         return path
 
     @classmethod
-    def load(cls, path, *, spark=None, trusted=None):
+    def load(cls, path, *, spark=None, trusted=None, allow_pickle=True, signing_key=None):
         """Load an estimator written by :meth:`save`, after checking every file's sha256.
 
-        A save made with ``serializer="pickle"`` (the default) holds pickles: loading them
-        runs code, so load such saves only from places you trust. The digests catch
-        truncation and modification, not a forger. A ``serializer="skops"`` save loads no
-        code; it refuses types that are not trusted.
+        What is checked before anything is unpickled: the signature (with a signing key),
+        every file's sha256, and every serialized object's format (pickle or skops). A save
+        made with ``serializer="pickle"`` (the default) holds pickles: loading them runs
+        code, so load such saves only from places you trust, sign them, or refuse them with
+        ``allow_pickle=False``. A ``serializer="skops"`` save loads no code: any pickle in it
+        is refused, whatever ``allow_pickle`` says.
 
         Parameters
         ----------
@@ -213,6 +292,13 @@ class SavedModelMixin:
         trusted : list of str, optional
             For skops saves: type names to accept beyond skops' trusted defaults (e.g.
             ``["sklearn.tree._tree.Tree"]``); the error for an untrusted type lists them.
+        allow_pickle : bool, default=True
+            False refuses every save that holds a pickle (as ``numpy.load`` does), before
+            anything is unpickled: only skops saves load.
+        signing_key : str or bytes, optional
+            Require a signature made with this key (default: the
+            ``SPARK_SKLEARN_BRIDGE_SIGNING_KEY`` environment variable, if set). Without a
+            key, a signature is not checked.
 
         Returns
         -------
@@ -221,13 +307,21 @@ class SavedModelMixin:
 
         Raises
         ------
+        SignatureError
+            With a signing key: the save is unsigned, or signed with another key, or its
+            manifest was changed since.
         ModelIntegrityError
             A file is missing, added or changed since the save, or the directory holds
             another kind of save.
+        PickleRefusedError
+            A pickle where pickles are refused (a skops save, or ``allow_pickle=False``).
         UntrustedTypesError
             A skops save holds a type neither skops nor ``trusted`` trusts.
         """
-        return cls._load(ModelDirectory(path).verify(cls._save_kind), path, spark, trusted)
+        directory = ModelDirectory(path)
+        files = directory.verify(cls._save_kind, signing_key_bytes(signing_key))
+        skops = directory.manifest.get("serializer") == "skops" or _params_are_skops(files)
+        return cls._load(files, path, spark, trusted, allow_pickle and not skops)
 
     def log_to_mlflow(self, artifact_path=None):
         """Log :meth:`save`'s directory as artifacts of the active MLflow run.

@@ -29,15 +29,23 @@ with warnings.catch_warnings():
         ----------
         estimator_class : type
             The class whose ``load`` reads the directory (e.g. ``GroupedEstimator``).
+        trusted : list of str, optional
+            For a skops save: the types to trust beyond skops' defaults. A skops save
+            refuses any pickle in it when served, as :meth:`load` does; a signing key in
+            ``SPARK_SKLEARN_BRIDGE_SIGNING_KEY`` where the model is served is required to
+            verify it.
         """
 
         artifact = "saved_model"
 
-        def __init__(self, estimator_class):
+        def __init__(self, estimator_class, trusted=None):
             self.estimator_class = estimator_class
+            self.trusted = trusted
 
         def load_context(self, context):
-            self.model = self.estimator_class.load(context.artifacts[self.artifact])
+            self.model = self.estimator_class.load(
+                context.artifacts[self.artifact], trusted=getattr(self, "trusted", None)
+            )
 
         def predict(self, context, model_input: pd.DataFrame, params=None):
             return self.model.predict(model_input)

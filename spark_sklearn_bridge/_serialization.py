@@ -12,14 +12,17 @@ who can rewrite the bytes can rewrite the digest), so load models only from plac
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 
 import cloudpickle
 
-from .exceptions import ModelIntegrityError, UntrustedTypesError
+from .exceptions import ModelIntegrityError, PickleRefusedError, UntrustedTypesError
 
 __all__ = [
     "SharedObjects",
+    "refuse_pickles",
+    "write_shared",
     "blob_format",
     "dump_model",
     "dump_shared",
@@ -88,8 +91,8 @@ def model_digest(blob: bytes) -> str:
     return bytes(blob[len(MAGIC) : _HEADER_SIZE]).hex()
 
 
-def load_model(blob: bytes, *, what: str = "model", trusted=None):
-    """Check ``blob``'s digest, then unpickle it.
+def load_model(blob: bytes, *, what: str = "model", trusted=None, allow_pickle: bool = True):
+    """Check ``blob``'s digest, then unpickle it (or load it with skops).
 
     Parameters
     ----------
@@ -100,39 +103,94 @@ def load_model(blob: bytes, *, what: str = "model", trusted=None):
     trusted : list of str, optional
         For skops bytes: type names to load beyond skops' default trusted set (e.g.
         ``["sklearn.tree._tree.Tree"]``). Ignored for pickles.
+    allow_pickle : bool, default=True
+        False refuses pickle bytes before anything is unpickled (only skops bytes load).
 
     Returns
     -------
     object
-        The unpickled object. Unpickling runs code: load bytes only from places you trust.
+        The loaded object. Unpickling runs code: load pickle bytes only from places you
+        trust.
 
     Raises
     ------
     ModelIntegrityError
-        The bytes are not ours, are truncated, or do not match their digest.
+        The bytes are not ours, are truncated, do not match their digest, are a pickle
+        while ``allow_pickle`` is False, or declare an impossible decompressed size.
     UntrustedTypesError
         skops bytes hold types that are neither trusted by skops nor listed in ``trusted``.
     """
     _check_header(blob, what)
     blob = bytes(blob)
+    magic = blob[: len(MAGIC)]
+    if magic == MAGIC_SHARED:
+        raise ModelIntegrityError(
+            f"The serialized {what} holds shared task objects (load_shared), not a model."
+        )
+    if not allow_pickle and magic != MAGIC_SKOPS:
+        raise PickleRefusedError(
+            f"The serialized {what} is a pickle, and pickles are refused here "
+            "(allow_pickle=False, or a save written with serializer='skops'). Refusing to "
+            "unpickle it: it could run any code."
+        )
     payload = blob[_HEADER_SIZE:]
     if hashlib.sha256(payload).digest() != blob[len(MAGIC) : _HEADER_SIZE]:
         raise ModelIntegrityError(
             f"The serialized {what} does not match its sha256 digest ({len(payload)} payload "
             "bytes): it was truncated or modified after it was saved. Refusing to unpickle it."
         )
-    if blob[: len(MAGIC)] == MAGIC_SKOPS:
+    if magic == MAGIC_SKOPS:
         return _load_skops(payload, what, trusted)
-    if blob[: len(MAGIC)] == MAGIC_SHARED:
-        raise ModelIntegrityError(
-            f"The serialized {what} holds shared task objects (load_shared), not a model."
-        )
-    if blob[: len(MAGIC)] == MAGIC_ZSTD:
+    if magic == MAGIC_ZSTD:
         import pyarrow as pa
 
-        size = int.from_bytes(payload[:8], "little")
+        size = _checked_size(payload, what)
         payload = pa.decompress(payload[8:], size, codec="zstd", asbytes=True)
     return pickle.loads(payload)
+
+
+#: zstd cannot compress more than this: a block of 128 KiB is at least a 4-byte RLE block.
+_ZSTD_MAX_RATIO = 32_768
+
+
+def _checked_size(payload: bytes, what: str) -> int:
+    """The decompressed size a zstd payload declares, refused before anything is allocated
+    when its compressed bytes cannot hold that much, or when it exceeds the machine's memory."""
+    size = int.from_bytes(payload[:8], "little")
+    compressed = len(payload) - 8
+    possible = _ZSTD_MAX_RATIO * max(compressed, 1) + 2**17
+    limit = _memory_limit()
+    if size > possible or size > limit:
+        reason = (
+            f"more than its {compressed} compressed bytes can hold (at most {possible})"
+            if size > possible
+            else f"more than this machine's memory ({limit} bytes)"
+        )
+        raise ModelIntegrityError(
+            f"The serialized {what} declares {size} bytes once decompressed, {reason}. "
+            "Refusing to allocate it: the blob was forged or damaged."
+        )
+    return size
+
+
+def _memory_limit() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: only the ratio applies
+        return 2**62
+
+
+def refuse_pickles(blobs: dict) -> None:
+    """Raise :class:`PickleRefusedError` naming the first of ``{what: blob}`` (None values
+    skipped) that is not a skops blob: the check a save that admits no pickle makes before
+    it loads anything."""
+    for what, blob in blobs.items():
+        if blob is not None and blob_format(blob) != "skops":
+            raise PickleRefusedError(
+                f"The saved {what} is a pickle, and pickles are refused here (a save written "
+                "with serializer='skops', or allow_pickle=False). Refusing to load anything "
+                "of it: a pickle could run any code."
+            )
 
 
 def blob_format(blob: bytes) -> str:
@@ -171,6 +229,28 @@ def dump_shared(obj) -> bytes:
     :data:`SHARE_ARRAYS_ABOVE` bytes are written out of band (pickle protocol 5), not
     compressed; the digest covers everything.
     """
+    header, inband, raws = _shared_parts(obj)
+    payload = b"".join([header, inband, *raws])
+    return MAGIC_SHARED + hashlib.sha256(payload).digest() + payload
+
+
+def write_shared(obj, stream) -> str:
+    """:func:`dump_shared` into a seekable binary ``stream``, without a second copy of the
+    large buffers in memory; returns the hex digest (what :func:`model_digest` reads)."""
+    header, inband, raws = _shared_parts(obj)
+    digest = hashlib.sha256()
+    stream.write(MAGIC_SHARED + bytes(_DIGEST_SIZE))
+    for part in (header, inband, *raws):
+        digest.update(part)
+        stream.write(part)
+    stream.seek(len(MAGIC_SHARED))
+    stream.write(digest.digest())
+    stream.seek(0, 2)
+    return digest.hexdigest()
+
+
+def _shared_parts(obj):
+    """``(header, in-band pickle, out-of-band buffers)`` of ``obj`` (see :func:`dump_shared`)."""
     buffers = []
 
     def out_of_band(buffer):
@@ -183,8 +263,7 @@ def dump_shared(obj) -> bytes:
     raws = [buffer.raw() for buffer in buffers]
     sizes = [len(inband), *(raw.nbytes for raw in raws)]
     header = b"".join(n.to_bytes(8, "little") for n in (len(raws), *sizes))
-    payload = b"".join([header, inband, *raws])
-    return MAGIC_SHARED + hashlib.sha256(payload).digest() + payload
+    return header, inband, raws
 
 
 class SharedObjects:

@@ -38,7 +38,11 @@ def get_spark(spark=None):
     (``sys.executable``, so a virtualenv's packages are found), enables Arrow, disables the web
     UI (no port clash between processes), logs errors only and gives the driver JVM (which runs
     every task in local mode) a quarter of the machine's memory, 1 to 8 GiB, unless
-    ``SPARK_DRIVER_MEMORY`` is set.
+    ``SPARK_DRIVER_MEMORY`` is set. Everything it listens on (driver, block manager, the web
+    UI if turned on, a local Connect server) is bound to 127.0.0.1; its Python workers talk
+    to the JVM over Unix sockets and fork from a daemon that has scikit-learn imported
+    already (``spark_sklearn_bridge._daemon``). A session you built yourself, a cluster's or
+    a Connect server's is used as it is.
 
     Parameters
     ----------
@@ -143,6 +147,16 @@ def _default_conf() -> dict:
     }
 
 
+#: A local session (and a local Spark Connect server) listens on the loopback interface only:
+#: it needs nothing reachable from other hosts, and its endpoints have no authentication.
+#: Without these, the driver's RPC and block manager bind to the machine's network address.
+LOOPBACK_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.connect.grpc.binding.address": "127.0.0.1",
+}
+
+
 def _driver_memory_conf() -> dict:
     """Heap for the local driver JVM, which also runs every task: a quarter of the machine's
     memory, between 1 and 8 GiB (Spark's 1 GiB default runs out when a few hundred fitted models
@@ -181,7 +195,9 @@ def _start_local_jvm(master: str, conf: dict | None = None) -> dict:
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
 
-    options = {**_default_conf(), "spark.master": master, **(conf or {})}
+    local = master.startswith("local")
+    loopback = LOOPBACK_CONF if local else {}
+    options = {**_default_conf(), **loopback, "spark.master": master, **(conf or {})}
     if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
         return options
     check_java()
@@ -190,11 +206,17 @@ def _start_local_jvm(master: str, conf: dict | None = None) -> dict:
     spark_conf = SparkConf(loadDefaults=False).setAll([(k, str(v)) for k, v in options.items()])
     # As pyspark's own local Connect start-up does: spark-submit must not see SPARK_REMOTE.
     remote = os.environ.pop("SPARK_REMOTE", None)
+    # The web UI, when a user turns it on, binds to SPARK_LOCAL_IP (all interfaces without).
+    local_ip = os.environ.get("SPARK_LOCAL_IP")
+    if local and local_ip is None:
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
     try:
         gateway = launch_gateway(spark_conf, popen_kwargs={"stderr": subprocess.PIPE})
     finally:
         if remote is not None:
             os.environ["SPARK_REMOTE"] = remote
+        if local and local_ip is None:
+            os.environ.pop("SPARK_LOCAL_IP", None)
     threading.Thread(
         target=_forward_stderr, args=(gateway.proc.stderr,), daemon=True, name="spark-jvm-stderr"
     ).start()

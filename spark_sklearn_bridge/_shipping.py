@@ -14,16 +14,30 @@ are a dozen entries; evicting one of them would deserialize it again for every t
 ``ship(..., shared=True)`` is for the arguments a joblib call's tasks share: the worker keeps
 the bytes once (:func:`~spark_sklearn_bridge._serialization.load_shared`) and every use
 gets its own copy whose large arrays are read-only views of them, as joblib's process
-workers see large arguments.
+workers see large arguments. In local mode, where every worker runs on the driver's
+machine, such a shipment is a file that each worker maps into memory instead of a
+broadcast: the bytes are written once, shared by all workers through the page cache, and
+never copied into the JVM (a 500 MiB ``X`` took 841 MiB of the driver JVM's heap and 2.4 s
+as a broadcast).
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 
-from ._serialization import dump_model, dump_shared, load_model, load_shared, model_digest
+from ._serialization import (
+    dump_model,
+    dump_shared,
+    load_model,
+    load_shared,
+    model_digest,
+    write_shared,
+)
 from ._session import is_spark_connect
 
 __all__ = ["Shipment", "ship", "worker_cache_misses"]
@@ -68,7 +82,12 @@ class Shipment:
                 _cache.move_to_end(self.digest)
                 return _cache[self.digest][0]
         source = self.source
-        blob = source if isinstance(source, (bytes, bytearray)) else source.value
+        if isinstance(source, (bytes, bytearray)):
+            blob = source
+        elif isinstance(source, LocalFile):
+            blob = source.map()
+        else:
+            blob = source.value
         loader = load_shared if self.shared else load_model
         value = loader(blob, what=self.what)
         with _cache_lock:
@@ -88,6 +107,10 @@ class Shipment:
         it re-sent. ``destroy=True`` is for shipments nothing will use again.
         """
         source = self.source
+        if isinstance(source, LocalFile):
+            if destroy:
+                source.remove()
+            return
         if isinstance(source, (bytes, bytearray)) or source is None:
             return
         # The context may already be stopped: then there is nothing left to free.
@@ -103,7 +126,41 @@ def ship(
     With ``shared``, ``obj`` is written by :func:`dump_shared` (each task copies it; large
     arrays stay shared and read-only). Returns a :class:`Shipment` to pass to task functions.
     """
+    connect = is_spark_connect(spark)
+    if shared and blob is None and not connect and spark.sparkContext.master.startswith("local"):
+        source, digest = LocalFile.write(obj)
+        return Shipment(digest, source, what, shared=True)
     if blob is None:
         blob = dump_shared(obj) if shared else dump_model(obj)
-    source = blob if is_spark_connect(spark) else spark.sparkContext.broadcast(blob)
+    source = blob if connect else spark.sparkContext.broadcast(blob)
     return Shipment(model_digest(blob), source, what, shared=shared)
+
+
+class LocalFile:
+    """Shared objects in a file on the driver's machine, for a local-mode session's workers
+    (:func:`~spark_sklearn_bridge._serialization.write_shared`'s format): each worker maps
+    it read-only, so the pages are shared by all of them."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    @classmethod
+    def write(cls, obj) -> tuple:
+        """``(LocalFile, digest)`` of ``obj`` written to a new temporary file."""
+        handle, path = tempfile.mkstemp(prefix="ssb-shared-", suffix=".bin")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                digest = write_shared(obj, stream)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return cls(path), digest
+
+    def map(self):
+        with open(self.path, "rb") as stream:
+            return mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def remove(self) -> None:
+        """Delete the file (workers that mapped it keep their mapping)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)

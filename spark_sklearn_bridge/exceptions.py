@@ -18,7 +18,10 @@ __all__ = [
     "ModelIntegrityError",
     "RemoteFitError",
     "NotFittedError",
+    "PickleRefusedError",
     "RemoteTraceback",
+    "SearchTimeoutError",
+    "SignatureError",
     "SparkConnectUnsupportedError",
     "SparkSklearnBridgeError",
     "TaskCrashedError",
@@ -51,6 +54,15 @@ class UntrustedTypesError(ModelIntegrityError):
     def __init__(self, message, types=()):
         super().__init__(message)
         self.types = list(types)
+
+
+class PickleRefusedError(ModelIntegrityError):
+    """A saved file or blob is a pickle where pickles are refused: in a save written with
+    ``serializer="skops"``, or when loading with ``allow_pickle=False``."""
+
+
+class SignatureError(ModelIntegrityError):
+    """A save's signature is missing or does not match the signing key given to ``load``."""
 
 
 class ColumnError(SparkSklearnBridgeError, ValueError):
@@ -148,6 +160,11 @@ class TaskCrashedError(TaskError):
 class TaskTimeoutError(TaskError, TimeoutError):
     """A task ran longer than its ``timeout`` (``Parallel(timeout=...)`` or the backend's)
     and was killed; also a :class:`TimeoutError`, as joblib raises for its own timeouts."""
+
+
+class SearchTimeoutError(SparkSklearnBridgeError, TimeoutError):
+    """A search's ``timeout`` passed before any candidate finished (its first round was
+    cancelled): there is nothing to choose a best candidate from."""
 
 
 class RemoteTraceback(SparkSklearnBridgeError):

@@ -75,6 +75,9 @@ def test_logged_models_served_over_http_equal_the_batch_path(spark, demo, tmp_pa
         for name in uris
     }
     try:
+        for server in servers.values():  # nothing beyond loopback (issue #23)
+            sockets = harness.listening_sockets(server.process.pid)
+            assert sockets and {ip for ip, _ in sockets} <= harness.LOOPBACK, sockets
         for name, rows in requests.items():
             served = np.asarray(servers[name].predict(rows), dtype=float)
             batch = SparkBatchPredictor.from_mlflow(uris[name]).predict(

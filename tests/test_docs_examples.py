@@ -18,11 +18,15 @@ PAGES = sorted((ROOT / "docs").rglob("*.rst"))
 def test_guide_example_runs(spark, path, mlflow_store):
     with warnings.catch_warnings():
         # Not failures of an example: the fallback's row count (shown on purpose), MLflow's
-        # note on its own pyfunc wrappers, pyspark's note from SparkTrials' threads (which
-        # would otherwise die on it as an error, and fmin would wait for them forever).
+        # note on its own pyfunc wrappers, pyspark's note from SparkTrials' and joblibspark's
+        # threads (which would otherwise die on it as an error, and fmin would wait for them
+        # forever).
         warnings.filterwarnings("ignore", "The fallback model predicted", UserWarning)
         warnings.filterwarnings("ignore", ".*Any type hint is inferred as AnyType", UserWarning)
         warnings.filterwarnings("ignore", "Spark session is not provided", UserWarning)
+        # joblibspark (the migration page's "before") on a local session.
+        warnings.filterwarnings("ignore", "Spark local mode doesn't support stage-level")
+        warnings.filterwarnings("ignore", "`apply_async` is deprecated", DeprecationWarning)
         runpy.run_path(str(path), run_name="__main__")
 
 

@@ -296,11 +296,24 @@ def test_ctrl_c_cancels_the_running_job(spark, plain_sigint):
 
 
 # ------------------------------------------------------------------ progress and MLflow
-def test_progress_bar_counts_the_items(spark, capsys):
+def test_progress_bar_counts_the_items(spark, capsys, monkeypatch):
+    from spark_sklearn_bridge import _progress
+
+    counted = []
+    real_exit = _progress.TaskProgress.__exit__
+
+    def spy_exit(self, *exc_info):
+        counted.append(self.received)  # what the tasks reported, before the bar closes
+        return real_exit(self, *exc_info)
+
+    monkeypatch.setattr(_progress.TaskProgress, "__exit__", spy_exit)
     with ssb.parallel_backend(progress=True):
         Parallel()(delayed(sleep_on)(i, i, 0.3) for i in range(6))
-    err = capsys.readouterr().err
-    assert "tasks" in err and "6/6" in err
+    assert counted == [6]
+    assert "tasks:" in capsys.readouterr().err  # the bar was drawn
+    with ssb.parallel_backend(progress=False):
+        Parallel()(delayed(pow)(i, 2) for i in range(3))
+    assert counted == [6, 0] and "tasks:" not in capsys.readouterr().err
 
 
 def test_mlflow_logs_one_run_per_call(spark, mlflow_store):
@@ -321,3 +334,27 @@ def test_mlflow_logs_one_run_per_call(spark, mlflow_store):
         with ssb.parallel_backend():  # off by default: no new run
             Parallel()(delayed(pow)(i, 2) for i in range(3))
     assert len(mlflow.search_runs(experiment_ids=[mlflow_store.experiment_id])) == 2
+
+
+def test_in_local_mode_shared_arguments_travel_as_one_file_removed_after_the_call(
+    spark, tmp_path, monkeypatch
+):
+    """Every local-mode worker maps the same file (no broadcast in the JVM's heap)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    X = np.arange(400_000, dtype=float).reshape(-1, 4)  # 3.2 MB: shared read-only
+    seen = []
+    real = _runner.ship
+
+    def spy(spark, obj, **kwargs):
+        shipment = real(spark, obj, **kwargs)
+        seen.append((type(shipment.source).__name__, list(tmp_path.iterdir())))
+        return shipment
+
+    monkeypatch.setattr(_runner, "ship", spy)
+    with ssb.parallel_backend():
+        sums = Parallel()(delayed(np.sum)(X, axis=a) for a in (0, 1))
+    np.testing.assert_allclose(sums[0], X.sum(axis=0))
+    assert seen[0][0] == "LocalFile" and len(seen[0][1]) == 1
+    assert not list(tmp_path.iterdir())  # removed when the call ended

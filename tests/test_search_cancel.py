@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pytest
 from hyperopt import hp
-from hyperopt.base import JOB_STATE_CANCEL, JOB_STATE_DONE
 from search_cancel_cases import (
     SlowFit,
     fits_seen,
@@ -22,6 +21,7 @@ from search_cancel_cases import (
 from sklearn.model_selection import GridSearchCV
 
 from spark_sklearn_bridge import SparkGridSearchCV, SparkHyperoptSearchCV
+from spark_sklearn_bridge.exceptions import SearchTimeoutError
 
 X = np.arange(40, dtype=float).reshape(20, 2)
 y = np.arange(20, dtype=float)
@@ -104,14 +104,36 @@ def test_hyperopt_timeout_cancels_the_round_that_runs_past_it(spark, tmp_path):
     assert time.monotonic() - start < 15
     assert seconds_until_quiet(tmp_path) <= 10
     assert not active_jobs(spark)
-    # The round cut short is marked cancelled (Hyperopt then leaves it out of .trials)
-    assert search.trials_.count_by_state_unsynced(JOB_STATE_CANCEL) == 2
+    # The round cut short is in trials_, as failed trials marked cancelled.
+    cancelled = [t for t in search.trials_.trials if t["result"].get("cancelled")]
+    assert len(cancelled) == 2 and {t["result"]["status"] for t in cancelled} == {"fail"}
     done = len(search.cv_results_["params"])
-    assert done == search.trials_.count_by_state_unsynced(JOB_STATE_DONE) >= 2
-    assert done == len(search.trials_.trials)  # the finished rounds, all in cv_results_
+    assert done == len(search.trials_.trials) - 2 >= 2  # the finished rounds: cv_results_
     # The finished candidates' scores are scikit-learn's.
     params = {"alpha": list(search.cv_results_["param_alpha"])}
     expected = GridSearchCV(SlowFit(sleep=0), params, cv=2).fit(X, y)
     np.testing.assert_allclose(
         search.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"]
     )
+
+
+def test_hyperopt_timeout_cancels_a_first_round_that_hangs(spark, tmp_path):
+    """No round finished in time: this package's error names the timeout (it used to wait
+    for the hang, then surface a bare Py4J error)."""
+    search = SparkHyperoptSearchCV(
+        SlowFit(log_dir=str(tmp_path), sleep=600),
+        {"alpha": hp.uniform("alpha", 0, 1)},
+        max_evals=4,
+        timeout=5,
+        cv=2,
+        parallelism=2,
+        random_state=0,
+    )
+    start = time.monotonic()
+    with pytest.raises(SearchTimeoutError, match="timeout of 5 s passed before any candidate"):
+        search.fit(X, y)
+    assert time.monotonic() - start < 20
+    assert seconds_until_quiet(tmp_path) <= 10
+    assert not active_jobs(spark)
+    assert [t["result"]["cancelled"] for t in search.trials_.trials] == [True, True]
+    assert not hasattr(search, "best_estimator_")

@@ -609,7 +609,9 @@ class GroupedEstimator(
         return predict_local(self, method, _check_pandas(X, self.group_cols_))
 
     # --------------------------------------------------------- persistence
-    def log_to_mlflow(self, artifact_path=None, *, input_example=None):
+    def log_to_mlflow(
+        self, artifact_path=None, *, input_example=None, serializer="pickle", trusted=None
+    ):
         """Log the grouped model to the active MLflow run as ONE deployable pyfunc model.
 
         The model routes each row to its group's model (and to the fallback model, as
@@ -618,10 +620,11 @@ class GroupedEstimator(
         ``mlflow.pyfunc.spark_udf(spark, uri)`` and
         :meth:`SparkBatchPredictor.from_mlflow(uri) <SparkBatchPredictor.from_mlflow>`, and
         serves with ``mlflow models serve -m URI --env-manager local``. Its artifact is a
-        :meth:`save` directory (pickles: serve it from a place you trust):
+        :meth:`save` directory in ``serializer``'s format:
         ``mlflow.pyfunc.load_model(uri).unwrap_python_model().model`` is the
         GroupedEstimator itself, as is :meth:`load` of the model's
-        ``artifacts/saved_model`` directory.
+        ``artifacts/saved_model`` directory. MLflow's own wrapper (``python_model.pkl``) is
+        a pickle in any case, as for every MLflow pyfunc model.
 
         Parameters
         ----------
@@ -630,6 +633,11 @@ class GroupedEstimator(
         input_example : pandas.DataFrame, optional
             A few rows of input; the signature is inferred from them. Default: the group
             columns with their fitted types and every feature column as double.
+        serializer : {"pickle", "skops"}, default="pickle"
+            As for :meth:`save`: with ``"skops"`` the served model loads no pickle of ours.
+        trusted : list of str, optional
+            For ``serializer="skops"``: the types the served model trusts beyond skops'
+            defaults (e.g. ``["sklearn.tree._tree.Tree"]``).
 
         Returns
         -------
@@ -646,7 +654,12 @@ class GroupedEstimator(
             columns.update({c: "double" for c in self.feature_names_in_})
             signature = signature_of(columns, self._output_example())
         return log_pyfunc(
-            self, artifact_path or self._artifact_path, signature, input_example=input_example
+            self,
+            artifact_path or self._artifact_path,
+            signature,
+            input_example=input_example,
+            serializer=serializer,
+            trusted=trusted,
         )
 
     def _output_example(self):
@@ -662,8 +675,8 @@ class GroupedEstimator(
         self._table.write(directory, params=params, feature_cols=features, serializer=serializer)
 
     @classmethod
-    def _load(cls, files, path, spark, trusted):
-        table, params, features = ModelTable.read(files, trusted=trusted)
+    def _load(cls, files, path, spark, trusted, allow_pickle):
+        table, params, features = ModelTable.read(files, trusted, allow_pickle)
         model = cls(**{**params, "spark": spark})
         model._set_fitted(table, features)
         return model

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._base import python_scalar
-from .._serialization import blob_format, dump_model, load_model
+from .._serialization import blob_format, dump_model, load_model, refuse_pickles
 from .._shipping import ship
 from ..exceptions import GroupFitError
 
@@ -429,17 +429,29 @@ class ModelTable:
         )
 
     @classmethod
-    def read(cls, files: dict, trusted=None):
+    def read(cls, files: dict, trusted=None, allow_pickle=True):
         """``(table, params, feature_cols)`` from a verified save's ``{name: bytes}``.
 
         Models of a skops save are loaded here, once (refusing untrusted types), and kept as
-        pickles like a fitted table's.
+        pickles like a fitted table's. Without ``allow_pickle``, every serialized object of
+        the save (parameters, models, fallback) is checked to be skops before any is loaded.
         """
         metadata = json.loads(files["metadata.json"])
-        params = load_model(
-            bytes.fromhex(metadata["params"]), what="saved parameters", trusted=trusted
-        )
+        params_blob = bytes.fromhex(metadata["params"])
         frame = pd.read_parquet(io.BytesIO(files["models.parquet"]))
+        if not allow_pickle:
+            blobs = {
+                "parameters (metadata.json)": params_blob,
+                FALLBACK_FILE: files.get(FALLBACK_FILE),
+            }
+            keys = frame[metadata["group_cols"]].to_dict("records")
+            blobs.update(
+                {f"model of group {k} (models.parquet)": b for k, b in zip(keys, frame["model"])}
+            )
+            refuse_pickles(blobs)
+        params = load_model(
+            params_blob, what="saved parameters", trusted=trusted, allow_pickle=allow_pickle
+        )
         for name in _LATER_FIELDS:
             if name not in frame.columns:
                 frame[name] = None

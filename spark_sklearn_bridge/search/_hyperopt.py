@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from .._compat import BaseSearchCV, Interval, StrOptions
 from .._session import get_spark, require_spark_context
 from .._threads import running_in_spark_task
+from ..exceptions import SearchTimeoutError
 from ..parallel._runner import JobTimedOut
 from ._base import EXTRA_CONSTRAINTS, EXTRA_DOC, SparkSearchMixin
 from ._space import resolve_algo, to_hyperopt_space
@@ -62,9 +63,11 @@ class SparkHyperoptSearchCV(SparkSearchMixin, BaseSearchCV):
         Seeds Hyperopt's proposals.
     timeout : float, optional
         Seconds after which the search stops: no new round starts, and a round still running
-        is cancelled with its Spark job (its candidates are left out of ``cv_results_`` and
-        marked cancelled in ``trials_``). The first round always finishes, so there is a
-        best candidate to refit.
+        is cancelled with its Spark job, the first one included. The search then ends with
+        the candidates of the rounds that finished; a cancelled round's candidates are left
+        out of ``cv_results_`` and are in ``trials_`` as failed trials whose result says
+        ``"cancelled": True``. If no round finished in time, ``fit`` raises
+        :class:`~spark_sklearn_bridge.exceptions.SearchTimeoutError`.
     loss_threshold : float, optional
         Stop once a candidate's loss (-mean test score) is at most this.
     early_stop_fn : callable, optional
@@ -231,7 +234,6 @@ n_splits_, refit_time_, multimetric_ :
     def _run_search(self, evaluate_candidates, callback_ctx=None):
         import hyperopt
         from hyperopt.base import (
-            JOB_STATE_CANCEL,
             JOB_STATE_DONE,
             STATUS_FAIL,
             STATUS_OK,
@@ -255,6 +257,8 @@ n_splits_, refit_time_, multimetric_ :
         trials = hyperopt.Trials()
         self.trials_ = trials
         start = time.monotonic()
+        if self.timeout is not None and backend is not None:  # cancels a round past it
+            backend.runner.deadline = start + self.timeout
         early_state = []
         while len(trials.trials) < self.max_evals:
             docs = []
@@ -269,9 +273,22 @@ n_splits_, refit_time_, multimetric_ :
             try:
                 results = evaluate_candidates(candidates)
             except JobTimedOut:
-                for doc in docs:
-                    doc["state"] = JOB_STATE_CANCEL
+                for doc in docs:  # failed trials (hyperopt lists no cancelled ones)
+                    doc["result"] = {
+                        "status": STATUS_FAIL,
+                        "cancelled": True,
+                        "failure": f"cancelled by the search's timeout of {self.timeout:g} s",
+                    }
+                    doc["state"] = JOB_STATE_DONE
                 trials.refresh()
+                finished = [t for t in trials.trials if not t["result"].get("cancelled")]
+                if not finished:
+                    raise SearchTimeoutError(
+                        f"SparkHyperoptSearchCV's timeout of {self.timeout:g} s passed before "
+                        f"any candidate finished: the first round of {len(docs)} candidates "
+                        "was cancelled. Give the search more time, or candidates less work "
+                        "(fewer folds, less data, cheaper parameters)."
+                    ) from None
                 break
             if f"mean_test_{metric}" not in results:
                 raise ValueError(
@@ -294,11 +311,8 @@ n_splits_, refit_time_, multimetric_ :
                 stop, early_state = self.early_stop_fn(trials, *early_state)
                 if stop:
                     break
-            if self.timeout is not None:
-                if time.monotonic() - start >= self.timeout:
-                    break
-                if backend is not None:  # from now on, a round running past it is cancelled
-                    backend.runner.deadline = start + self.timeout
+            if self.timeout is not None and time.monotonic() - start >= self.timeout:
+                break
 
     def _startup_evals(self, n_params: int, batch: int) -> int:
         """How many random candidates TPE draws first (``n_startup_evals`` or the default).

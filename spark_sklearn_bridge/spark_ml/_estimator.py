@@ -32,7 +32,7 @@ from .._inputs import (
     to_pandas,
 )
 from .._persistence import SavedModelMixin, spark_uri
-from .._serialization import dump_model, load_model
+from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from .._spark_jobs import spark_frame_with_row_id
 from ..exceptions import ColumnError, UnsupportedEstimatorError
@@ -482,16 +482,22 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         )
 
     @classmethod
-    def _load(cls, files, path, spark, trusted):
+    def _load(cls, files, path, spark, trusted, allow_pickle):
         from pyspark.ml import PipelineModel
 
         metadata = json.loads(files["metadata.json"])
-        params = load_model(
-            bytes.fromhex(metadata["params"]), what="saved parameters", trusted=trusted
-        )
+        params_blob = bytes.fromhex(metadata["params"])
+        classes = metadata["classes"]
+        if not allow_pickle:
+            refuse_pickles(
+                {
+                    "parameters (metadata.json)": params_blob,
+                    "classes (metadata.json)": bytes.fromhex(classes) if classes else None,
+                }
+            )
+        params = load_model(params_blob, what="saved parameters", trusted=trusted)
         model = cls(**{**params, "spark": spark})
         get_spark(spark)
-        classes = metadata["classes"]
         model._set_fitted(
             PipelineModel.load(spark_uri(path) + "/spark_model"),
             features=metadata["features"],

@@ -39,7 +39,11 @@ def test_calls_run_in_spark_tasks_on_connect(spark):
 def fail_on(i, bad):
     if i == bad:
         raise ValueError(f"item {i} is bad")
-    if i == -bad:
+    return i
+
+
+def die_on(i, bad):
+    if i == bad:
         os.kill(os.getpid(), signal.SIGKILL)
     return i
 
@@ -51,10 +55,10 @@ def test_failures_are_named_on_connect(spark):
     assert isinstance(info.value.__cause__, RemoteTraceback)
     with (
         pytest.warns(RuntimeWarning, match="Python worker died"),
-        pytest.raises(TaskCrashedError, match=r"task 1 of 3 \(fail_on\(0, 0\)\)"),
+        pytest.raises(TaskCrashedError, match=r"task 2 of 3 \(die_on\(1, 1\)\)"),
         ssb.parallel_backend(),
     ):
-        Parallel()(delayed(fail_on)(-i, 0) for i in range(3))
+        Parallel()(delayed(die_on)(i, 1) for i in range(3))
 
 
 def sleep_on(i, bad):

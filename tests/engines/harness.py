@@ -30,6 +30,25 @@ import pyspark
 SPARK_HOME = Path(pyspark.__file__).parent
 
 
+#: Addresses a server bound to the loopback interface listens on.
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def listening_sockets(pid: int) -> set:
+    """``{(ip, port)}`` of the TCP sockets process ``pid`` and its descendants listen on."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    sockets = set()
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            connections = p.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        sockets |= {(c.laddr.ip, c.laddr.port) for c in connections if c.status == "LISTEN"}
+    return sockets
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
