@@ -66,7 +66,28 @@ def engine(tmp_path_factory):
         running.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses the Spark session (doctests start it too): ``make
+    test-fast`` runs the others, ``-m "not spark"``, without a JVM."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()) or isinstance(item, pytest.DoctestItem):
+            item.add_marker(pytest.mark.spark)
+
+
+if os.environ.get("SSB_NO_SPARK"):  # make test-fast: a test that starts Spark fails, named
+
+    def _no_session(*args, **kwargs):
+        raise RuntimeError(
+            "This test starts a Spark session: give it the `spark` fixture (it then runs in "
+            "`make test`, not `make test-fast`)."
+        )
+
+    from pyspark.sql import SparkSession
+
+    SparkSession.Builder.getOrCreate = _no_session
+
+
+@pytest.fixture(scope="session")
 def spark(engine):
     from spark_sklearn_bridge._session import build_local_session, get_spark
 
@@ -104,9 +125,23 @@ def mlflow_store(tmp_path):
         mlflow.end_run()
 
 
+@pytest.fixture
+def plain_sigint():
+    """Python's own Ctrl-C handler instead of pyspark's, which cancels every job of the
+    context by itself (it is not installed on Spark Connect, in a session made off the main
+    thread, or where a notebook replaces it): so a test sees what the package does."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(autouse=True)
-def _add_doctest_names(doctest_namespace):
+def _add_doctest_names(request, doctest_namespace):
     import numpy as np
     import pandas as pd
 
     doctest_namespace.update(np=np, pd=pd)
+    if isinstance(request.node, pytest.DoctestItem):
+        request.getfixturevalue("spark")  # the suite's session, not an embedded one

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from ._reserved import RESERVED_PREFIX, ROW_ID
 from .exceptions import ColumnError, EmptyInputError
 
 __all__ = [
-    "ROW_ID",
     "as_column_list",
     "check_column_names",
     "check_not_empty",
@@ -31,11 +31,6 @@ __all__ = [
     "to_pandas",
 ]
 
-#: Prefix of every helper column the package adds to a user's data; input columns may not
-#: use it, so a helper column can never overwrite (or be read as) a user's column.
-RESERVED_PREFIX = "__ssb_"
-#: Name of the helper column that carries input row order through a Spark round trip.
-ROW_ID = "__ssb_row_id__"
 
 NUMERIC, VECTOR = "numeric", "vector"  # any other kind is the column's type name, e.g. "string"
 

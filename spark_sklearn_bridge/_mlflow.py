@@ -144,6 +144,9 @@ def log_pyfunc(
         with warnings.catch_warnings():
             # Without an input example the signature is built from the fitted columns.
             warnings.filterwarnings("ignore", ".*An input example was not provided")
+            # MLflow 3.9-3.16 advise models-from-code over a python_model object; ours is a
+            # few bytes that load the saved directory (its own rules apply to the models).
+            warnings.filterwarnings("ignore", "Passing a Python object as `python_model`")
             info = mlflow.pyfunc.log_model(
                 name=name,
                 python_model=SavedModelPyfunc(type(estimator), trusted=trusted),

@@ -40,7 +40,13 @@ from ._serialization import (
 )
 from ._session import is_spark_connect
 
-__all__ = ["Shipment", "ship", "worker_cache_misses"]
+__all__ = ["SHIP_LIMIT_BYTES", "Shipment", "ship", "worker_cache_misses"]
+
+#: Small enough to travel with the tasks (a broadcast, or inside the task's function on Spark
+#: Connect): a grouped model table up to this size is kept on the driver and shipped with the
+#: prediction tasks, and linear coefficients up to it are broadcast to the rows; larger ones
+#: stay distributed and meet their rows in a shuffled join.
+SHIP_LIMIT_BYTES = 64 * 2**20
 
 _CACHE_ENTRIES = 64
 _CACHE_BYTES = 2 * 2**30

@@ -53,6 +53,8 @@ def check_store(tracking_uri: str) -> dict:
     mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs resolve in the global store
     client = mlflow.MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("spark_sklearn_bridge demo")
+    # MLflow's UI opens a model-training experiment on its runs (not the GenAI overview).
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
 
     def children(run):

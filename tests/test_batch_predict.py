@@ -169,7 +169,9 @@ def test_from_mlflow_model_uri(spark, iris, tmp_path, mlflow_store):
     X, y = iris
     model = LogisticRegression(max_iter=500).fit(X, y)
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=X.head(2), serialization_format="skops"
+        )
     predictor = SparkBatchPredictor.from_mlflow(info.model_uri, method="predict_proba")
     out = predictor.transform(with_key(spark, X))
     np.testing.assert_allclose(spark_column(spark, X, out), model.predict_proba(X), rtol=1e-12)

@@ -343,7 +343,7 @@ def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
     from spark_sklearn_bridge.grouped import _predict
 
     if path == "distributed":  # as for a model table too large to travel with the tasks
-        monkeypatch.setattr(_predict, "SHIP_MODELS_BELOW_BYTES", -1)
+        monkeypatch.setattr(_predict, "SHIP_LIMIT_BYTES", -1)
     else:  # one chunk per Arrow batch: some chunks hold only unseen rows
         monkeypatch.setattr(_predict, "PREDICT_CHUNK_ROWS", 1)
     data = make_data(n_groups=5, n_rows=40, seed=3)
@@ -384,7 +384,7 @@ def test_numeric_keys_match_across_types_other_types_must_agree(spark, monkeypat
     from spark_sklearn_bridge.grouped import _predict
 
     if path == "distributed":
-        monkeypatch.setattr(_predict, "SHIP_MODELS_BELOW_BYTES", -1)
+        monkeypatch.setattr(_predict, "SHIP_LIMIT_BYTES", -1)
     data = make_data(n_groups=3, seed=7).assign(store=lambda d: d["store"].str[1:].astype(int))
     data.loc[data.index[:4], "store"] = None  # a null group: the key column becomes double
     model = GroupedEstimator(Ridge(), "store", feature_cols=FEATURES, label_col="y")

@@ -15,7 +15,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from spark_sklearn_bridge import GroupedEstimator
-from spark_sklearn_bridge.grouped import _store
+from spark_sklearn_bridge.grouped import _table
 
 FEATURES = ["f0", "f1"]
 
@@ -25,7 +25,7 @@ def distributed(monkeypatch, request):
     """A distributed table; linear models predicted in Spark SQL, or by their models."""
     from spark_sklearn_bridge.grouped import _predict
 
-    monkeypatch.setattr(_store, "DISTRIBUTED_ABOVE_BYTES", 0)
+    monkeypatch.setattr(_table, "SHIP_LIMIT_BYTES", 0)
     monkeypatch.setattr(_predict, "LINEAR_IN_SQL", request.param == "sql")
 
 

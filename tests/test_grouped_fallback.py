@@ -94,7 +94,7 @@ def test_an_explicit_fallback_estimator_and_the_distributed_table_path(spark, mo
     reference = LinearRegression().fit(train[FEATURES], train["y"])
     rows = new_rows()
     expected = expected_predictions(train, rows, {1, 2, 9}, reference)
-    monkeypatch.setattr(_predict, "SHIP_MODELS_BELOW_BYTES", 0)  # the model table is joined
+    monkeypatch.setattr(_predict, "SHIP_LIMIT_BYTES", 0)  # the model table is joined
     with pytest.warns(UserWarning, match="fallback model predicted 9 rows"):
         out = model.predict(spark.createDataFrame(rows)).toPandas().sort_values("row")
     np.testing.assert_allclose(out["prediction"], expected[out["row"]])

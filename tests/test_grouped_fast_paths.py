@@ -114,13 +114,14 @@ def test_shared_checks_are_used_only_where_they_hold():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from spark_sklearn_bridge.grouped._fit import SharedChecks, _FeatureSource
+    from spark_sklearn_bridge.grouped._features import FeatureMatrix
+    from spark_sklearn_bridge.grouped._fit import SharedChecks
 
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
     y, ok = np.array([1.0, 2.0]), {"status": "ok"}
 
     def checks(estimator=None, data=frame, labels=y, fit_params=None, numpy=True):
-        features = _FeatureSource(data, ["a", "b"], numpy)
+        features = FeatureMatrix(data, ["a", "b"], numpy)
         return SharedChecks(estimator or Ridge(), features, labels, fit_params or {})
 
     plain = checks()
@@ -316,7 +317,7 @@ def test_coefficients_survive_save_refit_and_large_tables(spark, tmp_path, monke
     assert list(table.loc["b", "coef"]) == by_hand(Ridge(), update)["b"].coef_.tolist()
     assert list(table.loc["a", "coef"]) == by_hand(Ridge(), data)["a"].coef_.tolist()
 
-    monkeypatch.setattr(_linear, "BROADCAST_BELOW_BYTES", 0)  # a shuffled join instead
+    monkeypatch.setattr(_linear, "SHIP_LIMIT_BYTES", 0)  # a shuffled join instead
     new = spark.createDataFrame(data.assign(row=np.arange(len(data))))
     out = model.predict(new).toPandas().sort_values("row")
     models = {**by_hand(Ridge(), data), **by_hand(Ridge(), update)}

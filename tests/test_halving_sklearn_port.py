@@ -44,7 +44,8 @@ SKIPPED = {
 SELECTED = selected(sk, ["HalvingGridSearchCV", "HalvingRandomSearchCV"])
 
 # scikit-learn's tests run under its own warning filters (see test_search_sklearn_port.py).
-pytestmark = pytest.mark.filterwarnings("default")
+# They fit Spark searches: every one of them uses the suite's session.
+pytestmark = [pytest.mark.filterwarnings("default"), pytest.mark.usefixtures("spark")]
 
 globals().update(port(sk, SPARK_CLASSES, [n for n in SELECTED if n not in SKIPPED]))
 

@@ -271,14 +271,6 @@ def test_a_hanging_task_is_killed_at_its_timeout_and_named(spark, where):
     assert not spark.sparkContext.statusTracker().getActiveJobsIds()
 
 
-@pytest.fixture
-def plain_sigint():
-    """Python's own Ctrl-C handler (pyspark's cancels every job by itself)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_ctrl_c_cancels_the_running_job(spark, plain_sigint):
     def interrupt():
         time.sleep(3)

@@ -195,10 +195,7 @@ def test_stopping_rules(spark, iris):
         SVC(), space, max_evals=40, loss_threshold=-0.5, parallelism=2, random_state=0, cv=3
     ).fit(X, y)
     assert len(by_threshold.cv_results_["params"]) == 2  # first round already beats it
-    by_time = SparkHyperoptSearchCV(
-        SVC(), space, max_evals=40, timeout=1e-6, parallelism=3, random_state=0, cv=3
-    ).fit(X, y)
-    assert len(by_time.cv_results_["params"]) == 3  # the first round always runs
+    # timeout: tests/test_search_cancel.py (a round cut short, a first round that hangs)
     early = SparkHyperoptSearchCV(
         SVC(),
         space,
@@ -361,6 +358,7 @@ def test_callbacks_with_partial_fit_failures_on_spark(spark):
     """scikit-learn's test_search_callbacks_with_partial_fit_failures, with an estimator class
     the workers can import (callback messages pickle it by reference): every hook of every
     candidate-split evaluation reaches the driver."""
+    pytest.importorskip("sklearn.callback", reason="scikit-learn's callbacks (1.9+)")
     from sklearn.callback.tests._utils import RecordingCallback
     from sklearn.model_selection.tests.test_search import FailingClassifier
 
@@ -414,3 +412,39 @@ def test_n_startup_evals_sets_how_long_tpe_draws_at_random(spark, iris):
 def test_default_startup_size_follows_budget_and_space(max_evals, n_params, parallelism, expected):
     search = SparkHyperoptSearchCV(SVC(), {"C": [1.0]}, max_evals=max_evals)
     assert search._startup_evals(n_params, parallelism) == expected
+
+
+def test_a_space_that_is_not_a_dict_of_parameters_is_refused_before_any_job(spark):
+    X, y = load_diabetes(return_X_y=True)
+    before = set(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    with pytest.raises(ValueError, match=r"search_space must describe a dict.*\(int\)"):
+        SparkHyperoptSearchCV(Ridge(), hp.choice("x", [1, 2]), max_evals=2, cv=2).fit(X, y)
+    assert set(spark.sparkContext.statusTracker().getJobIdsForGroup()) == before
+
+
+def test_a_spark_search_fitted_inside_another_searchs_run_search(spark):
+    """A custom search (scikit-learn's or a Spark one) whose _run_search fits a Spark search
+    on the driver: the inner search is fitted and reports its own jobs."""
+    from spark_sklearn_bridge._compat import BaseSearchCV
+
+    X, y = load_diabetes(return_X_y=True)
+    inners = []
+
+    def run_search(self, evaluate_candidates):
+        inner = SparkGridSearchCV(Ridge(), {"alpha": [0.1, 10.0]}, cv=2).fit(X, y)
+        inners.append(inner)
+        evaluate_candidates([inner.best_params_])
+
+    class Outer(BaseSearchCV):
+        def __init__(self, estimator, *, cv=None):
+            super().__init__(estimator, cv=cv)
+
+        _run_search = run_search
+
+    class SparkOuter(SparkGridSearchCV):
+        _run_search = run_search
+
+    expected = GridSearchCV(Ridge(), {"alpha": [0.1, 10.0]}, cv=2).fit(X, y).best_params_
+    for outer in (Outer(Ridge(), cv=2), SparkOuter(Ridge(), {"alpha": [1.0]}, cv=2)):
+        assert outer.fit(X, y).best_params_ == expected
+    assert [(i.n_spark_jobs_, i.n_resumed_fits_) for i in inners] == [(1, 0), (1, 0)]

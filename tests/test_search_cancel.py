@@ -27,16 +27,6 @@ X = np.arange(40, dtype=float).reshape(20, 2)
 y = np.arange(20, dtype=float)
 
 
-@pytest.fixture
-def plain_sigint():
-    """Python's own Ctrl-C handler instead of pyspark's, which cancels every job of the
-    context by itself (it is not installed on Spark Connect, in a session made off the main
-    thread, or where a notebook replaces it): so the test sees what the search does."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def active_jobs(spark):
     return list(spark.sparkContext.statusTracker().getActiveJobsIds())
 

@@ -1,8 +1,6 @@
 """Resumable searches (issue #13, point 2): a search interrupted midway and run again with
 the same ``checkpoint`` reuses every fit that finished and gives scikit-learn's results."""
 
-import signal
-
 import numpy as np
 import pytest
 from hyperopt import hp
@@ -15,11 +13,8 @@ X = np.arange(40, dtype=float).reshape(20, 2)
 y = np.arange(20, dtype=float) + 1
 
 
-@pytest.fixture(autouse=True)
-def plain_sigint():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
+# Python's own Ctrl-C handler for every test here (see conftest.plain_sigint).
+pytestmark = pytest.mark.usefixtures("spark", "plain_sigint")
 
 
 def interrupted(search, checkpoint, n_finished):

@@ -81,7 +81,8 @@ SELECTED = selected(sk, ["GridSearchCV", "RandomizedSearchCV"])
 # scikit-learn's tests run under its own warning filters, not this project's "error": these
 # tests produce convergence / undefined-metric warnings on purpose and assert on them with
 # pytest.warns where they matter.
-pytestmark = pytest.mark.filterwarnings("default")
+# They fit Spark searches: every one of them uses the suite's session.
+pytestmark = [pytest.mark.filterwarnings("default"), pytest.mark.usefixtures("spark")]
 
 globals().update(port(sk, SPARK_CLASSES, [n for n in SELECTED if n not in SKIPPED]))
 

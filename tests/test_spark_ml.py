@@ -156,6 +156,9 @@ def test_scalers_and_pca_transform_equal(spark, diabetes):
     signs = np.sign((ours * theirs).sum(axis=0))
     np.testing.assert_allclose(ours * signs, theirs, atol=1e-8)
     np.testing.assert_allclose(np.abs(model.components_), np.abs(reference.components_), atol=1e-8)
+    exported = model.to_sklearn()
+    np.testing.assert_allclose(exported.explained_variance_, reference.explained_variance_)
+    np.testing.assert_allclose(np.abs(exported.transform(X)), np.abs(theirs), atol=1e-8)
 
 
 def test_pipeline_of_supported_steps(spark, cancer):
@@ -262,3 +265,14 @@ def test_a_fitted_model_refuses_pickling_with_directions_but_clones(spark, diabe
         pickle.dumps(model)
     assert not hasattr(clone(model), "spark_model_")
     pickle.loads(pickle.dumps(SparkMLEstimator(linear_model.Ridge())))  # unfitted: fine
+
+
+def test_missing_feature_columns_of_spark_input_are_a_column_error(spark, diabetes):
+    from spark_sklearn_bridge.exceptions import ColumnError
+
+    X, y = diabetes
+    frame = pd.DataFrame(np.asarray(X)[:, :3], columns=["a", "b", "c"])
+    model = SparkMLEstimator(linear_model.Ridge()).fit(frame, y)
+    rows = spark.createDataFrame(frame[["a", "b"]])
+    with pytest.raises(ColumnError, match=r"lacks feature columns .*\['c'\]"):
+        model.predict(rows)

@@ -4,13 +4,13 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from threadpoolctl import threadpool_info
 
 from spark_sklearn_bridge import exceptions
+from spark_sklearn_bridge._jobs import task_progress
 from spark_sklearn_bridge._progress import (
     ProgressReporter,
     TaskProgress,
     progress_bar,
     progress_enabled,
 )
-from spark_sklearn_bridge._spark_jobs import task_progress
 from spark_sklearn_bridge._threads import limit_task_threads, task_cpus
 
 

@@ -8,6 +8,8 @@ import contextlib
 import tempfile
 from pathlib import Path
 
+#: The experiment tag MLflow 3's UI reads to choose an experiment's first page.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT = "spark_sklearn_bridge demo"
 
 
@@ -34,7 +36,12 @@ class Tracking:
             self.artifact_dir.mkdir(parents=True, exist_ok=True)
             location = self.artifact_dir.resolve().as_uri()
             mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-        mlflow.set_experiment(EXPERIMENT)
+        experiment = mlflow.set_experiment(EXPERIMENT)
+        # A model-training experiment: `mlflow ui` opens it on its runs, not on MLflow 3's
+        # GenAI overview (traces, latency), which is what it shows when the kind is unset.
+        mlflow.MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development"
+        )
         with mlflow.start_run(run_name="demo") as run:
             self.parent_run_id = run.info.run_id
             mlflow.log_params(params)

@@ -92,7 +92,7 @@ def warm_up(spark) -> float:
     """Start the Python workers and import scikit-learn in them, so that the first step's
     time is its own work (a second or two per worker that every Spark session pays once).
     Returns the seconds it took."""
-    from .._spark_jobs import cluster_cores
+    from .._jobs import cluster_cores
 
     def touch(batches):
         import sklearn.ensemble

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from numbers import Integral, Real
 
@@ -17,11 +18,15 @@ from .._base import (
     delegated_tags,
     estimator_has,
     prediction_method,
-    python_scalar,
 )
 from .._compat import HasMethods, Interval, StrOptions, fit_context
+from .._frames import (
+    default_partitions,
+    larger_arrow_batches,
+    map_in_pandas,
+    spark_frame_with_row_id,
+)
 from .._inputs import (
-    ROW_ID,
     as_column_list,
     check_not_empty,
     check_string_features,
@@ -34,26 +39,24 @@ from .._inputs import (
     to_pandas,
 )
 from .._isolation import retry_isolated
+from .._jobs import task_progress
 from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
-from .._serialization import dump_model
+from .._reserved import ALL_ROWS, LABEL, ROW_ID
+from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
-from .._spark_jobs import (
-    default_partitions,
-    larger_arrow_batches,
-    map_in_pandas,
-    spark_frame_with_row_id,
-    task_progress,
-)
 from .._threads import running_in_spark_task
 from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
-from ._fit import fit_partition, table_schema
-from ._predict import is_numeric_type, predict_local, predict_spark
-from ._store import TABLE_FIELDS, ModelTable, collect_fit_output, group_key
+from ._fit import fallback_blob, fit_partition
+from ._keys import check_key_types, check_key_values, group_key, key_dict, pandas_key_type
+from ._policy import Routing
+from ._predict import predict_local, predict_spark
+from ._schema import check_group_names, table_schema
+from ._table import ModelTable, collect_fit_output
 
 __all__ = ["GroupedEstimator"]
 
-LABEL = "__ssb_label__"
+METADATA_FILE = "metadata.json"
 _ROWS = "pyspark.sql.DataFrame or pandas.DataFrame\n    Rows with the group and feature columns."
 
 
@@ -103,20 +106,16 @@ class GroupedEstimator(
         rows (executor memory permitting).
     group_timeout : float, optional
         Seconds one group's fit may take. When set, every group is fitted in its own child
-        process forked from the Spark task's Python worker; one that runs longer is killed
-        and recorded as failed (``on_error`` decides what follows). A fork of a worker that
-        has imported scikit-learn costs tens of milliseconds (20-50 ms measured on 2 cores),
-        so this suits slow fits, not many tiny ones. Without it, groups are fitted in the
-        task's process, and a process that dies (a crash in native code, the out-of-memory
-        killer) makes ``fit`` run the fit job again with every group isolated, so the group
-        responsible is named and recorded instead of the whole fit failing.
+        process (a fork: tens of milliseconds each, so for slow fits); one that runs longer
+        is killed and recorded as failed (``on_error`` decides what follows). Without it, a
+        Python worker that dies makes ``fit`` run again with every group isolated, so the
+        group responsible is named and recorded instead of the whole fit failing.
     n_partitions : int, optional
         Partitions the groups are packed into. Default: 2 per core of the cluster
         (``defaultParallelism``; on Spark Connect measured once per session).
     progress : bool, optional
-        Show a progress bar of fitted groups while ``fit`` runs (its total is known for pandas
-        input). Default: on a terminal and not in CI. Tasks report their count to the driver
-        over UDP as they go; on Spark Connect there is no bar.
+        Show a progress bar of fitted groups while ``fit`` runs (classic Spark). Default: on
+        a terminal and not in CI.
     spark : SparkSession, optional
         Default: :func:`get_spark`. Shared (never copied) by ``clone``; left out of pickles.
 
@@ -128,12 +127,8 @@ class GroupedEstimator(
         ``"failed"`` or ``"too_few_rows"``), ``error`` (traceback or reason), ``classes``
         (the group model's ``classes_`` as JSON, for classifiers), ``best_params`` (JSON) and
         ``best_score`` (when the base estimator is a search), ``fitted_at`` (UTC), and for
-        linear regressors (``LinearRegression``, ``Ridge``, ``Lasso``, ``ElasticNet`` and
-        the others of ``sklearn.linear_model`` whose ``predict`` is ``X @ coef_ +
-        intercept_``, or a search whose best estimator is one) ``intercept`` and ``coef``
-        (in ``feature_names_in_`` order). When every usable group model has them, Spark
-        predictions are computed in Spark SQL from these columns: no model is loaded and no
-        Python worker runs, except for rows that the fallback model predicts.
+        linear regressors ``intercept`` and ``coef`` (in ``feature_names_in_`` order, from
+        which Spark predictions are computed in Spark SQL).
     n_groups_ : int
         Number of groups found in the training data (every status).
     n_failed_groups_ : int
@@ -168,32 +163,9 @@ class GroupedEstimator(
     Per-row fit parameters (e.g. ``sample_weight`` arrays) cannot be split by group and are
     rejected; scalar fit parameters are passed to every group's ``fit``.
 
-    Large model tables: when a fit's models add up to more than 64 MiB (e.g. 200,000
-    linear models), the table stays distributed: the models remain in a persisted Spark
-    DataFrame on the executors (memory, spilling to disk; :attr:`model_table_` is that
-    DataFrame) and the driver keeps only the other fields, a few hundred bytes per group.
-    ``get_group_model`` and pandas ``predict`` fetch the models they need in one small job;
-    ``save``, ``log_to_mlflow`` and pickling collect the models (the saved or pickled copy
-    holds them all). Like any cached data, a distributed table is recomputed (its groups
-    refitted from the same input) if executors holding it are lost, and it lives as long as
-    the session. After ``refit_groups`` it is a local checkpoint instead (so that releasing
-    the tables it was built from cannot make Spark refit the kept groups): losing an executor
-    that holds part of it makes reading it fail rather than refit.
-
-    Predicting on Spark: a model table of up to 64 MiB travels with the tasks (a broadcast on
-    classic Spark); the rows are hash-partitioned and sorted by group so each model is called
-    once per group and task. A larger (or distributed) table meets its groups' rows in the
-    same shuffle. Streaming input always takes the first path, without the sort. When every
-    usable group model is linear (see ``intercept`` and ``coef`` above) and the features are
-    numeric, ``predict`` joins the coefficients to the rows (broadcast up to 64 MiB) and
-    computes ``X @ coef + intercept`` in Spark SQL instead; a null, NaN or infinite feature
-    fails the job with the column and group named, as scikit-learn's ``predict`` would.
-
-    Fitting: each task gathers its partition, checks it once for what scikit-learn checks
-    in every fit (finite input when every value is a number of magnitude at most 1e100;
-    the shared parameters once a group has fitted, for estimators without nested
-    estimators), and fits each group on a slice of one matrix through
-    :func:`sklearn.config_context` (``assume_finite``, ``skip_parameter_validation``).
+    How fit and predict map onto Spark (packing groups into partitions, the checks made
+    once per partition, shipped and distributed model tables, linear models predicted in
+    Spark SQL) is described in the user guide, :doc:`/guide/grouped`.
 
     Examples
     --------
@@ -293,12 +265,8 @@ class GroupedEstimator(
                     "split by group. Add it as a column and use a Pipeline step instead."
                 )
         group_cols = as_column_list(self.group_cols, "group_cols", allow_none=False)
-        _check_group_names(group_cols)
-        if self.unseen_groups == "fallback" and self.fallback is None:
-            raise ValueError(
-                "unseen_groups='fallback' needs a fallback model: pass fallback='global' (the "
-                "base estimator fitted on all rows) or fallback=<an estimator>."
-            )
+        check_group_names(group_cols)
+        Routing.check(self.unseen_groups, self.fallback)
         if not is_spark_dataframe(X) and running_in_spark_task():
             # Inside another job's task (e.g. a search's fit): no session here; fit locally.
             return self._fit_here(X, y, group_cols, fit_params)
@@ -351,7 +319,7 @@ class GroupedEstimator(
             kinds, feature_cols=self.feature_cols, group_cols=group_cols, allow_other=True
         )
         check_string_features(self.estimator, kinds, features)
-        _check_key_values(frame, group_cols)
+        check_key_values(frame, group_cols)
         return frame, features
 
     def _fit_here(self, X, y, group_cols, fit_params):
@@ -362,12 +330,12 @@ class GroupedEstimator(
         fit = self._partition_fitter(group_cols, features, label, fit_params)
         pieces = fit([frame], progress=None, isolate=self.group_timeout is not None)
         table = pd.concat(list(pieces), ignore_index=True)
-        key_types = {c: _pandas_key_type(frame[c]) for c in group_cols}
+        key_types = {c: pandas_key_type(frame[c]) for c in group_cols}
         fallback = None
         if self.fallback is not None:
             fit = self._partition_fitter([ALL_ROWS], features, label, fit_params, fallback=True)
             whole = frame.assign(**{ALL_ROWS: 0})
-            fallback = _fallback_blob(pd.concat(list(fit([whole], progress=None))))
+            fallback = fallback_blob(pd.concat(list(fit([whole], progress=None))))
         check_not_empty(len(table), "The training data")
         return self._finish_fit(ModelTable(table, group_cols, key_types, fallback), features)
 
@@ -453,7 +421,7 @@ class GroupedEstimator(
         update.fit(X, y, **fit_params)
         old, new = self._table, update._table
         try:
-            _check_same_key_types(old.key_types, new.key_types)
+            check_key_types(old.key_types, new.key_types, where="in the refit data")
             table = old.replace_groups(new, get_spark(self.spark))
         finally:
             new.release()
@@ -490,7 +458,7 @@ class GroupedEstimator(
         schema = table_schema([T.StructField(ALL_ROWS, T.IntegerType())])
         job = partial(fit, progress=None, isolate=self.group_timeout is not None)
         with larger_arrow_batches(data.sparkSession):
-            return _fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
+            return fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
 
     def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
         n_partitions = self.n_partitions or default_partitions(spark)
@@ -553,7 +521,7 @@ class GroupedEstimator(
             key = (key,)
         position = self._table.index.get(group_key(key))
         if position is None:
-            raise UnseenGroupError(f"No group {dict(zip(self.group_cols_, key))} was fitted.")
+            raise UnseenGroupError(f"No group {key_dict(self.group_cols_, key)} was fitted.")
         return self._table.model_at(position)
 
     def _check_fitted(self):
@@ -670,15 +638,26 @@ class GroupedEstimator(
         return np.zeros(1)
 
     def _save(self, directory, path, serializer):
+        """The table writes its files; ``metadata.json`` holds what else a load needs: the
+        table's own metadata, the feature columns and this estimator's parameters."""
+        metadata = self._table.write(directory, serializer)
         params = {**self.get_params(deep=False), "spark": None}
-        features = list(self.feature_names_in_)
-        self._table.write(directory, params=params, feature_cols=features, serializer=serializer)
+        metadata.update(
+            feature_cols=list(self.feature_names_in_),
+            params=dump_model(params, serializer).hex(),
+        )
+        directory.write_json(METADATA_FILE, metadata)
 
     @classmethod
     def _load(cls, files, path, spark, trusted, allow_pickle):
-        table, params, features = ModelTable.read(files, trusted, allow_pickle)
+        metadata = json.loads(files[METADATA_FILE])
+        params = bytes.fromhex(metadata["params"])
+        if not allow_pickle:  # every object of the save checked before any is loaded
+            blobs = {f"parameters ({METADATA_FILE})": params}
+            refuse_pickles({**blobs, **ModelTable.saved_blobs(files, metadata)})
+        params = load_model(params, what="saved parameters", trusted=trusted)
         model = cls(**{**params, "spark": spark})
-        model._set_fitted(table, features)
+        model._set_fitted(ModelTable.read(files, metadata, trusted), metadata["feature_cols"])
         return model
 
     def __sklearn_tags__(self):
@@ -697,73 +676,6 @@ def _check_pandas(X, group_cols):
             f"group_cols {missing} are not columns of X. Columns: {list(X.columns)}."
         )
     return X
-
-
-ALL_ROWS = "__ssb_all_rows__"  # the one "group" the fallback model is fitted on
-
-
-def _fallback_blob(frame):
-    """The fallback model's bytes from its one-row fit table; its failure raises."""
-    record = frame.iloc[0]
-    if record["status"] != "ok":
-        raise GroupFitError(
-            f"The fallback model failed to fit on all rows:\n{record['error']}",
-            group="fallback",
-            remote_traceback=record["error"] or "",
-        )
-    return record["model"]
-
-
-def _check_same_key_types(fitted: dict, now: dict) -> None:
-    for name, was in fitted.items():
-        new = now.get(name, was)
-        if new != was and not (is_numeric_type(new) and is_numeric_type(was)):
-            raise ColumnError(
-                f"Group column {name!r} is {new} in the refit data but was {was} when the "
-                "table was fitted; cast it so that keys match."
-            )
-
-
-def _check_group_names(group_cols) -> None:
-    clash = [c for c in group_cols if c in TABLE_FIELDS]
-    if clash:
-        raise ColumnError(
-            f"Group columns {clash} have the names of the model table's own columns "
-            f"({', '.join(TABLE_FIELDS)}); rename them, e.g. "
-            f"X.withColumnRenamed({clash[0]!r}, {clash[0] + '_key'!r}) (pandas: "
-            f"X.rename(columns={{{clash[0]!r}: {clash[0] + '_key'!r}}}))."
-        )
-
-
-def _check_key_values(frame, group_cols) -> None:
-    """Refuse an object group column mixing value types: Spark would store both as strings,
-    merging e.g. the groups ``0`` and ``"0"``."""
-    for col in group_cols:
-        values = frame[col]
-        if values.dtype != object:
-            continue
-        kinds = {type(python_scalar(v)) for v in values.dropna().unique()}
-        if bool in kinds and kinds & {int, float}:
-            kinds.discard(bool)
-        numeric = kinds & {int, float}
-        if len(kinds - numeric) + bool(numeric) > 1:
-            names = ", ".join(sorted(k.__name__ for k in kinds))
-            raise ColumnError(
-                f"group column {col!r} mixes value types ({names}): Spark would turn them "
-                "into one type and merge groups such as 0 and '0'. Convert the column to one "
-                f"type first, e.g. X[{col!r}] = X[{col!r}].astype(str)."
-            )
-
-
-def _pandas_key_type(values) -> str:
-    """The Spark type name a pandas group column becomes (for predict's key-type check)."""
-    if pd.api.types.is_bool_dtype(values):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(values):
-        return "bigint"
-    if pd.api.types.is_float_dtype(values):
-        return "double"
-    return "string"
 
 
 def _with_label(frame, y):

@@ -20,36 +20,17 @@ import sklearn
 from sklearn.base import BaseEstimator, clone
 
 from .._base import python_scalar
-from .._inputs import ROW_ID
 from .._isolation import run_isolated
+from .._reserved import ROW_ID
 from .._serialization import dump_model, load_model
 from .._threads import limit_task_threads
+from ..exceptions import GroupFitError
+from ._features import FeatureMatrix, fits_numpy_like_pandas
+from ._keys import group_key, key_dict
 from ._linear import linear_form
-from ._store import STATUS_FAILED, STATUS_OK, STATUS_TOO_FEW, TABLE_FIELDS, isnull
+from ._schema import STATUS_FAILED, STATUS_OK, STATUS_TOO_FEW, new_record, records_frame
 
-__all__ = ["all_numeric", "fit_partition", "fits_numpy_like_pandas", "table_schema"]
-
-
-def table_schema(key_fields):
-    """Spark schema of the model table: the group key fields, then :data:`TABLE_FIELDS`."""
-    from pyspark.sql import types as T
-
-    return T.StructType(
-        list(key_fields)
-        + [
-            T.StructField("model", T.BinaryType()),
-            T.StructField("n_rows", T.LongType()),
-            T.StructField("fit_seconds", T.DoubleType()),
-            T.StructField("status", T.StringType()),
-            T.StructField("error", T.StringType()),
-            T.StructField("classes", T.StringType()),
-            T.StructField("best_params", T.StringType()),
-            T.StructField("best_score", T.DoubleType()),
-            T.StructField("fitted_at", T.TimestampType()),
-            T.StructField("intercept", T.DoubleType()),
-            T.StructField("coef", T.ArrayType(T.DoubleType())),
-        ]
-    )
+__all__ = ["fallback_blob", "fit_partition", "fresh_copies"]
 
 
 def fit_partition(
@@ -88,17 +69,16 @@ def fit_partition(
     order = np.concatenate(list(groups.values()))
     partition = partition.take(order).reset_index(drop=True)
     estimator = load_model(estimator_blob, what="base estimator")
-    numpy_ok = fits_numpy_like_pandas(estimator, feature_cols)
-    features = _FeatureSource(partition, feature_cols, numpy_ok)
+    features = FeatureMatrix(
+        partition, feature_cols, fits_numpy_like_pandas(estimator, feature_cols)
+    )
     labels = partition[label_col].to_numpy() if label_col is not None else None
     checks = SharedChecks(estimator, features, labels, fit_params)
     fresh = fresh_copies(estimator)
     rows, end = [], 0
     with limit_task_threads():
         for key, positions in groups.items():
-            key = tuple(
-                None if isnull(k) else k for k in (key if isinstance(key, tuple) else (key,))
-            )
+            key = group_key(key)
             start, end = end, end + len(positions)
             X = features.rows(slice(start, end))
             y = labels[start:end] if labels is not None else None
@@ -107,7 +87,7 @@ def fit_partition(
                 min_rows, fit_params, config=checks.config(),
             )  # fmt: skip
             if isolate:
-                record = _fit_isolated(fit, _record(key, len(positions)), group_cols, timeout)
+                record = _fit_isolated(fit, new_record(key, len(positions)), group_cols, timeout)
             else:
                 record = fit()
             checks.after(record)
@@ -117,56 +97,23 @@ def fit_partition(
             if stop_on_failure and record["status"] == STATUS_FAILED:
                 break
             if len(rows) >= 256:
-                yield _table_frame(rows, group_cols)
+                yield records_frame(rows, group_cols)
                 rows = []
     if progress is not None:
         progress.flush()
     if rows:
-        yield _table_frame(rows, group_cols)
+        yield records_frame(rows, group_cols)
 
 
 def _fit_isolated(fit, record, group_cols, timeout):
     """``fit()`` in a child process; a crash, kill or timeout becomes a failed ``record``."""
     start = time.perf_counter()
-    key = {c: python_scalar(k) for c, k in zip(group_cols, record["key"])}
-    name = f"The fit of group {key}"
+    name = f"The fit of group {key_dict(group_cols, record['key'])}"
     outcome = run_isolated(fit, timeout, name=name)
     if outcome.failure is None:
         return outcome.value
     elapsed = time.perf_counter() - start
     return {**record, "status": STATUS_FAILED, "error": outcome.failure, "fit_seconds": elapsed}
-
-
-def fits_numpy_like_pandas(estimator, feature_cols) -> bool:
-    """True when fitting on a numpy matrix and then recording the column names gives the
-    model a DataFrame fit would: a scikit-learn estimator that is not a composite (Pipelines
-    and ColumnTransformers may select columns by name, so they get DataFrames) and has no
-    parameter naming a feature column (e.g. ``categorical_features=["store_type"]``)."""
-    module = type(estimator).__module__
-    composite = hasattr(estimator, "steps") or hasattr(estimator, "transformers")
-    if not module.startswith("sklearn.") or composite:
-        return False
-    names = set(feature_cols)
-    for value in estimator.get_params(deep=True).values():
-        values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
-        if any(isinstance(v, str) and v in names for v in values):
-            return False
-    return True
-
-
-class _FeatureSource:
-    """Feature rows of one partition, as numpy (fast path) or as a pandas DataFrame."""
-
-    def __init__(self, partition, feature_cols, use_numpy):
-        self.feature_cols = feature_cols
-        self.names = np.asarray(feature_cols, dtype=object)
-        # Only all-numeric columns convert to one matrix without changing what the model sees.
-        self.use_numpy = use_numpy and all_numeric(partition, feature_cols)
-        features = partition[feature_cols]
-        self.data = features.to_numpy() if self.use_numpy else features
-
-    def rows(self, index: slice):
-        return self.data[index] if self.use_numpy else self.data.iloc[index]
 
 
 def fresh_copies(estimator):
@@ -189,23 +136,6 @@ def fresh_copies(estimator):
 
 
 _DEFAULT_CLONE = BaseEstimator.__sklearn_clone__
-
-
-def _record(key, n_rows):
-    return {
-        "key": key,
-        "model": None,
-        "n_rows": n_rows,
-        "fit_seconds": 0.0,
-        "status": STATUS_OK,
-        "error": None,
-        "classes": None,
-        "best_params": None,
-        "best_score": None,
-        "fitted_at": pd.Timestamp.now(tz="UTC"),
-        "intercept": None,
-        "coef": None,
-    }
 
 
 def _search_result(model):
@@ -292,7 +222,7 @@ def _fit_one(fresh, key, X, names, y, min_rows, fit_params, config=None):
     """Fit ``fresh()`` on one group's ``X`` and ``y`` into a model table record. ``names``:
     the feature names of a numpy ``X``, recorded as if the model was fitted on a DataFrame."""
     n_rows = len(X)
-    record = _record(key, n_rows)
+    record = new_record(key, n_rows)
     if n_rows < min_rows:
         record.update(status=STATUS_TOO_FEW, error=f"{n_rows} rows < min_rows={min_rows}")
         return record
@@ -319,12 +249,14 @@ def _fit_one(fresh, key, X, names, y, min_rows, fit_params, config=None):
     return record
 
 
-def _table_frame(rows, group_cols):
-    keys = pd.DataFrame([r["key"] for r in rows], columns=group_cols)
-    body = pd.DataFrame({f: [r[f] for r in rows] for f in TABLE_FIELDS})
-    return pd.concat([keys, body], axis=1)
-
-
-def all_numeric(frame, columns) -> bool:
-    """Every one of ``columns`` of ``frame`` has a numeric dtype."""
-    return all(pd.api.types.is_numeric_dtype(frame[c]) for c in columns)
+def fallback_blob(frame):
+    """The fallback model's bytes from its one-row fit table (its one "group" is every row,
+    :data:`~.._reserved.ALL_ROWS`); a failed fit raises."""
+    record = frame.iloc[0]
+    if record["status"] != STATUS_OK:
+        raise GroupFitError(
+            f"The fallback model failed to fit on all rows:\n{record['error']}",
+            group="fallback",
+            remote_traceback=record["error"] or "",
+        )
+    return record["model"]

@@ -22,8 +22,10 @@ from sklearn import linear_model
 from sklearn.model_selection import GridSearchCV
 
 from .._inputs import column
+from .._reserved import INTERCEPT, KNOWN, WEIGHT
+from .._shipping import SHIP_LIMIT_BYTES
 
-__all__ = ["KNOWN", "LINEAR_TYPES", "join_coefficients", "linear_form", "linear_prediction"]
+__all__ = ["LINEAR_TYPES", "join_coefficients", "linear_form", "linear_prediction"]
 
 #: Exactly these types (not subclasses, which may override ``predict``): their ``predict`` on
 #: dense input is ``X @ coef_ + intercept_`` (``tests/test_grouped_fast_paths.py`` checks each).
@@ -53,10 +55,6 @@ LINEAR_TYPES = frozenset(
 #: inherit it): ``best_estimator_.predict``. Compared as the class attribute itself: scikit-learn
 #: wraps it in a descriptor that makes a new function on every access.
 _SEARCH_PREDICT = getattr_static(GridSearchCV, "predict")
-#: Helper column names of the joined coefficients.
-KNOWN, _INTERCEPT, _WEIGHT = "__ssb_known__", "__ssb_intercept__", "__ssb_w{}__"
-#: Coefficient tables up to this size are broadcast to the rows; larger ones are joined.
-BROADCAST_BELOW_BYTES = 64 * 2**20
 
 
 def linear_form(model):
@@ -87,33 +85,34 @@ def linear_form(model):
 
 
 def join_coefficients(X, coefficients, *, group_cols, n_features, n_groups):
-    """``(joined, has_model)``: ``X``'s columns, then :data:`KNOWN` (true for the rows of a
+    """``(joined, has_model)``: ``X``'s columns, then ``KNOWN`` (true for the rows of a
     fitted group) and its model's intercept and weights (null without a usable model).
 
     ``coefficients`` is the model table (group columns, ``intercept``, ``coef``); up to
-    :data:`BROADCAST_BELOW_BYTES` of it is broadcast to the rows, else Spark joins the two.
+    :data:`~.._shipping.SHIP_LIMIT_BYTES` of it is broadcast to the rows, else Spark joins
+    the two.
     """
     from pyspark.sql import functions as F
 
-    from .._spark_jobs import null_safe_condition
+    from .._frames import null_safe_condition
 
     table = coefficients.select(
         *[column(c) for c in group_cols],
         F.lit(True).alias(KNOWN),
-        F.col("intercept").alias(_INTERCEPT),
-        *[F.col("coef")[i].alias(_WEIGHT.format(i)) for i in range(n_features)],
+        F.col("intercept").alias(INTERCEPT),
+        *[F.col("coef")[i].alias(WEIGHT.format(i)) for i in range(n_features)],
     )
-    if n_groups * (n_features + 2) * 8 <= BROADCAST_BELOW_BYTES:
+    if n_groups * (n_features + 2) * 8 <= SHIP_LIMIT_BYTES:
         table = F.broadcast(table)
     joined = X.alias("rows").join(
         table.alias("models"), null_safe_condition(group_cols, "rows", "models"), "left"
     )
-    helpers = [KNOWN, _INTERCEPT] + [_WEIGHT.format(i) for i in range(n_features)]
+    helpers = [KNOWN, INTERCEPT] + [WEIGHT.format(i) for i in range(n_features)]
     joined = joined.select(
         *[column(c, "rows") for c in X.columns],
         *[column(h, "models") for h in helpers],
     )
-    return joined, F.col(_INTERCEPT).isNotNull()
+    return joined, F.col(INTERCEPT).isNotNull()
 
 
 def linear_prediction(group_cols, feature_cols):
@@ -123,9 +122,9 @@ def linear_prediction(group_cols, feature_cols):
 
     total = None  # summed as scikit-learn does: the products, then the intercept
     for i, name in enumerate(feature_cols):
-        product = column(name).cast("double") * F.col(_WEIGHT.format(i))
+        product = column(name).cast("double") * F.col(WEIGHT.format(i))
         total = product if total is None else total + product
-    total = F.col(_INTERCEPT) if total is None else total + F.col(_INTERCEPT)
+    total = F.col(INTERCEPT) if total is None else total + F.col(INTERCEPT)
     group = F.to_json(F.struct(*[column(c) for c in group_cols]))
     checked = None
     for name in feature_cols:

@@ -1,47 +1,44 @@
 """GroupedEstimator prediction: each row scored by its own group's model.
 
 On pandas input the driver groups the rows and calls each group's model once. On Spark input
-(:func:`predict_spark`) a model table of up to 64 MiB travels with the tasks (a broadcast on
-classic Spark); the rows are hash-partitioned and sorted by group so each model is called once
-per group and task. A larger table stays distributed and meets its groups' rows in the same
-shuffle. Streaming input always takes the first path, without the sort.
+(:func:`predict_spark`) a model table of up to :data:`~.._shipping.SHIP_LIMIT_BYTES` travels
+with the tasks (a broadcast on classic Spark); the rows are hash-partitioned and sorted by
+group so each model is called once per group and task. A larger table stays distributed and
+meets its groups' rows in the same shuffle. Streaming input always takes the first path,
+without the sort. Which model serves a group without its own is :mod:`._policy`'s call.
 """
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import pandas as pd
 
-from .._base import python_scalar
-from .._inputs import column, spark_column_kinds
-from .._schemas import is_clusterer, output_type
-from .._serialization import load_model
-from .._session import get_spark
-from .._spark_jobs import (
+from .._frames import (
     default_partitions,
     key_runs,
     map_in_pandas,
     null_safe_condition,
+    rebatch,
     same_key,
 )
+from .._inputs import column, spark_column_kinds
+from .._reserved import KNOWN, MODEL
+from .._schemas import is_clusterer, output_type
+from .._serialization import load_model
+from .._session import get_spark
+from .._shipping import SHIP_LIMIT_BYTES
 from .._threads import limit_task_threads
-from ..exceptions import ColumnError, UnseenGroupError
-from ._fit import all_numeric, fits_numpy_like_pandas
-from ._linear import KNOWN, join_coefficients, linear_prediction
-from ._store import USE_FALLBACK, group_key
+from ..exceptions import ColumnError
+from ._features import FeatureMatrix, fits_numpy_like_pandas, numpy_features
+from ._keys import check_key_types, group_key, is_numeric_type, key_dict
+from ._linear import join_coefficients, linear_prediction
+from ._policy import Missing, Routing
 
-__all__ = ["is_numeric_type", "predict_local", "predict_spark"]
+__all__ = ["predict_local", "predict_spark"]
 
-MODEL = "__ssb_model__"
 SOURCE_COL = "model_source"  # with a fallback model: "group" or "fallback", per output row
-# Model tables up to this size travel with the prediction tasks (no shuffle, no sort); larger
-# ones stay distributed and are joined to the rows by a repartition on the group keys.
-SHIP_MODELS_BELOW_BYTES = 64 * 2**20
 #: Linear group models are predicted in Spark SQL (:mod:`._linear`); tests turn it off to
 #: run the same models through the per-group model path.
 LINEAR_IN_SQL = True
@@ -65,14 +62,13 @@ def predict_local(est, method, frame):
             positions[position] = rows
     table.prefetch(list(positions))  # one job for a distributed table
     usable = [(table.model_at(position), rows) for position, rows in positions.items()]
-    fallback_keys = route_missing(est, missing)
+    fallback_keys = _routing(est).route(missing, partial(key_dict, group_cols))
     if fallback_keys:
         rows = np.concatenate([groups_by_key(groups)[k] for k in fallback_keys])
         usable.append((table.fallback_model(), np.sort(rows)))
     classes, features = getattr(est, "classes_", None), list(est.feature_names_in_)
-    as_numpy = fits_numpy_like_pandas(est.estimator, features) and all_numeric(frame, features)
-    X = _Features(frame, features, as_numpy)
-    with _numpy_features():
+    X = FeatureMatrix(frame, features, fits_numpy_like_pandas(est.estimator, features))
+    with numpy_features():
         pieces = [group_output(model, X.rows(rows), method, classes) for model, rows in usable]
     return assemble(pieces, [rows for _, rows in usable], len(frame))
 
@@ -99,7 +95,8 @@ def predict_spark(est, method, X):
                 f"The DataFrame already has a column {name!r}"
                 + ("; choose another prediction_col." if name == est.prediction_col else ".")
             )
-    _check_key_types(table.key_types, X)
+    types = {name: X.schema[name].dataType.simpleString() for name in table.key_types}
+    check_key_types(table.key_types, types)
     spark = get_spark(est.spark)
     to_fallback = []
     if not X.isStreaming:
@@ -119,10 +116,9 @@ def predict_spark(est, method, X):
         output_col=est.prediction_col,
         output_is_array=isinstance(out_type, T.ArrayType),
         columns=list(X.columns),
-        raise_unseen=est.unseen_groups == "raise",
         numpy_ok=fits_numpy_like_pandas(est.estimator, features),
+        routing=_routing(est),
         fallback=table.fallback,
-        fallback_unseen=est.unseen_groups == "fallback",
     )
     if LINEAR_IN_SQL and not X.isStreaming and method == "predict" and table.all_linear():
         kinds = {f.name: f.dataType.simpleString() for f in X.schema.fields}
@@ -130,19 +126,19 @@ def predict_spark(est, method, X):
             return _predict_linear(X, table, spark, spec, schema, bool(to_fallback))
     n_partitions = est.n_partitions or default_partitions(spark)
     keys = [column(c) for c in group_cols]  # quoted: any column name works
-    small = table.distributed is None and table.usable_bytes() <= SHIP_MODELS_BELOW_BYTES
+    small = table.distributed is None and table.usable_bytes() <= SHIP_LIMIT_BYTES
     if X.isStreaming or small:
         if not X.isStreaming:
             X = X.repartition(n_partitions, *keys).sortWithinPartitions(*keys)
         ship_rows = partial(
             predict_shipped,
             spec=spec,
-            models=table.shipment(spark),
+            models=table.shipment(spark, spec.routing),
             chunk_rows=PREDICT_CHUNK_ROWS,
         )
         return map_in_pandas(X, ship_rows, schema)
     # A large model table stays distributed: each model row meets its group's rows, first.
-    models = table.served(spark).withColumnRenamed("model", MODEL)  # numeric keys widen
+    models = table.served(spark, spec.routing).withColumnRenamed("model", MODEL)
     combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
         models, allowMissingColumns=True
     )
@@ -184,12 +180,12 @@ def predict_rest(batches, *, spec):
     fallback model predicts the rows of known groups (failed, too few rows) and, under
     ``unseen_groups="fallback"``, of unseen ones; the other rows get null."""
     cache = {}
-    with limit_task_threads(), _numpy_features():
+    with limit_task_threads(), numpy_features():
         for batch in batches:
-            use = batch.pop(KNOWN).notna().to_numpy() | spec.fallback_unseen
+            use = spec.routing.rows_to_fallback(batch.pop(KNOWN).notna().to_numpy())
             prediction = np.full(len(batch), np.nan)  # NaN arrives in Spark as null
             if use.any():
-                model, _ = spec.model(None, USE_FALLBACK, cache)
+                model = spec.fallback_model(cache)
                 X = batch.loc[use, spec.feature_cols]
                 prediction[use] = spec.output(model, X)
             source = np.where(use, "fallback", None)
@@ -204,72 +200,13 @@ def check_features(est, columns) -> None:
         )
 
 
-class Missing:
-    """Groups of the data without a usable model: row counts of the ``known`` ones (failed
-    or too few rows at fit) and of the unseen ones."""
-
-    def __init__(self):
-        self.known: dict = {}
-        self.unseen: dict = {}
-
-    def add(self, key, n_rows, *, known) -> None:
-        (self.known if known else self.unseen)[key] = n_rows
-
-
-def route_missing(est, missing: Missing) -> list:
-    """Apply ``fallback`` / ``unseen_groups`` to the groups without a model; return the keys
-    whose rows the fallback model predicts. Raises or warns, with counts, as configured."""
-    has_fallback = est._table.fallback is not None
-    to_fallback, unresolved = {}, dict(missing.unseen)
-    if has_fallback:
-        to_fallback.update(missing.known)
-        if est.unseen_groups == "fallback":
-            to_fallback.update(unresolved)
-            unresolved = {}
-    else:
-        unresolved.update(missing.known)
-    if unresolved:
-        examples = [_describe(est, k) for k in list(unresolved)[:5]]
-        message = (
-            f"{sum(unresolved.values())} rows in {len(unresolved)} groups have no fitted model "
-            f"(unseen{'' if has_fallback else ', failed or below min_rows'}), e.g. {examples}."
-        )
-        if est.unseen_groups == "raise":
-            hint = "'fallback' (with a fallback model) or 'null'" if has_fallback else "'null'"
-            raise UnseenGroupError(f"{message} Set unseen_groups={hint} to predict them.")
-        warnings.warn(message + " Their predictions are null.", UserWarning, stacklevel=4)
-    if to_fallback:
-        n_known = sum(missing.known.values()) if has_fallback else 0
-        n_unseen = sum(to_fallback.values()) - n_known
-        warnings.warn(
-            f"The fallback model predicted {sum(to_fallback.values())} rows of "
-            f"{len(to_fallback)} groups: {n_known} rows of groups that failed or had too few "
-            f"rows at fit, {n_unseen} rows of unseen groups.",
-            UserWarning,
-            stacklevel=4,
-        )
-    return list(to_fallback)
-
-
-def _describe(est, key) -> dict:
-    return dict(zip(est.group_cols_, map(python_scalar, key)))
-
-
-def _check_key_types(trained: dict, X) -> None:
-    """Group keys match by value, so their types must be comparable with those seen at fit
-    (any numeric type with any other; else the same type): a string "1" is not group 1."""
-    for name, was in (trained or {}).items():
-        now = X.schema[name].dataType.simpleString()
-        if now != was and not (is_numeric_type(now) and is_numeric_type(was)):
-            raise ColumnError(
-                f"Group column {name!r} is {now} here but was {was} when the models were "
-                f"fitted; cast it (e.g. F.col({name!r}).cast({was!r})) so keys can match."
-            )
+def _routing(est) -> Routing:
+    return Routing(est.unseen_groups, est._table.fallback is not None)
 
 
 def _check_unseen_spark(est, spark, X, usable) -> list:
     """One small job before predicting: which groups of ``X`` have no usable model. Returns
-    the keys of those the fallback model predicts (:func:`route_missing`)."""
+    the keys of those the fallback model predicts (:meth:`~._policy.Routing.route`)."""
     from pyspark.sql import functions as F
 
     group_cols = est.group_cols_
@@ -289,19 +226,7 @@ def _check_unseen_spark(est, spark, X, usable) -> list:
     for row in counts.collect():
         key = group_key(tuple(row[c] for c in group_cols))
         missing.add(key, row["count"], known=key in est._table.index)
-    return route_missing(est, missing)
-
-
-def is_numeric_type(simple_string: str) -> bool:
-    return simple_string.split("(")[0] in {
-        "tinyint",
-        "smallint",
-        "int",
-        "bigint",
-        "float",
-        "double",
-        "decimal",
-    }
+    return _routing(est).route(missing, partial(key_dict, group_cols))
 
 
 # --------------------------------------------------------------- executors
@@ -316,33 +241,26 @@ class PredictSpec:
     output_col: str
     output_is_array: bool
     columns: list  # of the input, kept in the output
-    raise_unseen: bool
     numpy_ok: bool
+    routing: Routing
     fallback: bytes | None = None  # the fallback model's bytes
-    fallback_unseen: bool = False  # unseen_groups="fallback"
-
-    def group(self, key) -> dict:
-        return dict(zip(self.group_cols, map(python_scalar, key)))
-
-    def unseen(self, key) -> None:
-        """A group without a model: raise under ``unseen_groups="raise"``."""
-        if self.raise_unseen:
-            raise UnseenGroupError(
-                f"Rows of group {self.group(key)} have no fitted model (unseen_groups='raise')."
-            )
 
     def model(self, key, blob, cache: dict):
-        """``(model, source)`` for a group's rows: its own model (``blob``), the fallback
-        (:data:`USE_FALLBACK`, or an unseen group with ``unseen_groups="fallback"``), or
-        ``(None, None)`` (null output; raises under ``unseen_groups="raise"``)."""
-        if blob is None and not (self.fallback is not None and self.fallback_unseen):
-            self.unseen(key)
+        """``(model, source)`` for a group's rows, from what the task got for it (its model
+        bytes, the fallback marker, or None for an unseen group): see
+        :meth:`~._policy.Routing.source`. ``(None, None)``: null output."""
+        source = self.routing.source(blob, lambda: key_dict(self.group_cols, key))
+        if source == "fallback":
+            return self.fallback_model(cache), source
+        if source is None:
             return None, None
-        if blob is None or len(blob) == 0:  # USE_FALLBACK
-            if "fallback" not in cache:
-                cache["fallback"] = load_model(self.fallback, what="fallback model")
-            return cache["fallback"], "fallback"
-        return load_model(blob, what=f"model of group {self.group(key)}"), "group"
+        return load_model(blob, what=f"model of group {key_dict(self.group_cols, key)}"), source
+
+    def fallback_model(self, cache: dict):
+        """The fallback model, loaded once per task (``cache``)."""
+        if "fallback" not in cache:
+            cache["fallback"] = load_model(self.fallback, what="fallback model")
+        return cache["fallback"]
 
     @property
     def with_source(self) -> bool:
@@ -359,12 +277,11 @@ def predict_partition(batches, *, spec):
     loaded (once per task) only when the group has rows to predict.
     """
     key, blob, model, source, cache = None, None, None, None, {}
-    with limit_task_threads(), _numpy_features():
+    with limit_task_threads(), numpy_features():
         for batch in batches:
             batch = batch.reset_index(drop=True)
             is_model = batch[MODEL].notna().to_numpy()
-            as_numpy = spec.numpy_ok and all_numeric(batch, spec.feature_cols)
-            features = _Features(batch, spec.feature_cols, as_numpy)
+            features = FeatureMatrix(batch, spec.feature_cols, spec.numpy_ok)
             pieces, sources = [], []
             for run_key, start, end in key_runs(batch, spec.group_cols):
                 if is_model[start]:
@@ -400,10 +317,9 @@ def predict_shipped(batches, *, spec, models, chunk_rows):
     """
     table = models.load()  # {group key: model bytes}, deserialized once per worker
     loaded, cache = {}, {}
-    with limit_task_threads(), _numpy_features():
-        for batch in _chunks(batches, chunk_rows):
-            as_numpy = spec.numpy_ok and all_numeric(batch, spec.feature_cols)
-            features = _Features(batch, spec.feature_cols, as_numpy)
+    with limit_task_threads(), numpy_features():
+        for batch in rebatch(batches, chunk_rows):
+            features = FeatureMatrix(batch, spec.feature_cols, spec.numpy_ok)
             pieces, order = [], []
             source_col = np.full(len(batch), None, dtype=object)
             groups = batch.groupby(spec.group_cols, dropna=False, sort=False).indices
@@ -437,19 +353,6 @@ def _place(pieces, order, spec, n_rows):
     return column
 
 
-def _chunks(batches, min_rows):
-    """Concatenate consecutive pandas batches into frames of at least ``min_rows`` rows."""
-    pending, n_rows = [], 0
-    for batch in batches:
-        pending.append(batch)
-        n_rows += len(batch)
-        if n_rows >= min_rows:
-            yield pd.concat(pending, ignore_index=True)
-            pending, n_rows = [], 0
-    if n_rows:
-        yield pd.concat(pending, ignore_index=True)
-
-
 def _join_outputs(pieces):
     """One output column from per-run pieces (arrays, or lists for array<> and null rows)."""
     if all(isinstance(p, np.ndarray) for p in pieces):
@@ -463,7 +366,7 @@ def group_output(model, X, method, classes):
     ``X`` is the group's feature DataFrame, or (plain scikit-learn models, numeric features)
     its numpy matrix, which skips the per-call DataFrame validation: the columns are already
     selected by name in the order the model was fitted on. Callers of the numpy form run it
-    under :func:`_numpy_features`.
+    under :func:`~._features.numpy_features`.
     """
     values = getattr(model, method)(X)
     if method in ("predict_proba", "predict_log_proba") and classes is not None:
@@ -472,29 +375,6 @@ def group_output(model, X, method, classes):
         aligned[:, np.searchsorted(classes, model.classes_)] = values
         return aligned
     return np.asarray(values)
-
-
-class _Features:
-    """A batch's feature columns: one numpy matrix (``as_numpy``) or the DataFrame, sliced
-    by row positions or ranges without going through pandas for every group."""
-
-    def __init__(self, batch, feature_cols, as_numpy):
-        features = batch[feature_cols]
-        self.data = features.to_numpy() if as_numpy else features
-        self.as_numpy = as_numpy
-
-    def rows(self, index):
-        if self.as_numpy:
-            return self.data[index]
-        return self.data.iloc[index]
-
-
-@contextmanager
-def _numpy_features():
-    """Models fitted on DataFrames warn when given numpy; here the columns are known right."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "X does not have valid feature names")
-        yield
 
 
 def assemble(pieces, order, n_rows):

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .._frames import rebatch
 from .._schemas import is_clusterer, n_outputs, output_type
 from .._serialization import dump_model
 from .._session import get_spark
@@ -162,7 +163,7 @@ def _score_batches(batches, *, model, method, feature_names, arrow_type, batch_s
         partial(_frame, names=feature_names) if typed else partial(_features, names=feature_names)
     )
     with limit_task_threads():
-        for X in _rebatch(map(convert, batches), batch_size):
+        for X in rebatch(map(convert, batches), batch_size):
             if feature_names is not None and not isinstance(X, pd.DataFrame):
                 X = pd.DataFrame(X, columns=feature_names, copy=False)
             yield _to_arrow(score(X), arrow_type)
@@ -198,30 +199,6 @@ def _numeric(arrow_type) -> bool:
         or pa.types.is_floating(arrow_type)
         or (pa.types.is_decimal(arrow_type))
     )
-
-
-def _rebatch(parts, batch_size):
-    """Concatenate consecutive matrices / frames until at least ``batch_size`` rows."""
-    if not batch_size:
-        yield from parts
-        return
-    pending, size = [], 0
-    for part in parts:
-        pending.append(part)
-        size += len(part)
-        if size >= batch_size:
-            yield _concat(pending)
-            pending, size = [], 0
-    if pending:
-        yield _concat(pending)
-
-
-def _concat(parts):
-    if len(parts) == 1:
-        return parts[0]
-    if isinstance(parts[0], pd.DataFrame):
-        return pd.concat(parts, ignore_index=True)
-    return np.concatenate(parts)
 
 
 def _frame(arrays, names):

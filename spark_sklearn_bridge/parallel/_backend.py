@@ -13,9 +13,15 @@ import contextlib
 import time
 from numbers import Integral, Real
 
-from .._compat import FallbackToBackend, ParallelBackendBase, SequentialBackend
+from .._compat import (
+    FallbackToBackend,
+    ParallelBackendBase,
+    SequentialBackend,
+    batch_items,
+    dispatch_all_at_once,
+)
+from .._jobs import cluster_cores, is_local_master
 from .._session import get_spark
-from .._spark_jobs import cluster_cores, is_local_master
 from .._threads import running_in_spark_task
 from ._runner import TASKS_PER_SLOT, TaskRunner
 from ._tasks import TaskKind, describe_call
@@ -126,7 +132,7 @@ class SparkBackend(ParallelBackendBase):
         self.parallel = parallel
         self._n_jobs = self.effective_n_jobs(n_jobs)
         if parallel is not None and self._n_jobs > 1:
-            parallel.pre_dispatch = "all"  # every batch known up front: one Spark job
+            dispatch_all_at_once(parallel)  # every batch known up front: one Spark job
         return self._n_jobs
 
     def effective_n_jobs(self, n_jobs):
@@ -215,9 +221,9 @@ class SparkBackend(ParallelBackendBase):
             errors = [f.error for f in pending if f.error is not None]
             failure = failure if failure is not None else (errors[0] if errors else None)
             log_parallel_call(
-                describe_call(pending[0].batch.items),
+                describe_call(batch_items(pending[0].batch)),
                 n_batches=len(pending),
-                n_items=sum(len(f.batch.items) for f in pending),
+                n_items=sum(len(batch_items(f.batch)) for f in pending),
                 n_failed=len(errors),
                 seconds=time.perf_counter() - start,
                 n_jobs=self._n_jobs,

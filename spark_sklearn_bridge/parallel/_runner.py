@@ -32,10 +32,9 @@ from functools import partial
 
 import numpy as np
 
+from .._compat import batch_items
 from .._isolation import retry_isolated
-from .._session import is_spark_connect
-from .._shipping import ship
-from .._spark_jobs import (
+from .._jobs import (
     JobTag,
     cancel_at,
     cancel_on_exit,
@@ -44,6 +43,8 @@ from .._spark_jobs import (
     task_profile,
     task_progress,
 )
+from .._session import is_spark_connect
+from .._shipping import ship
 from ..exceptions import RemoteTraceback, TaskCrashedError, TaskError, TaskTimeoutError
 from ._tasks import (
     SharedPickler,
@@ -139,7 +140,7 @@ class TaskRunner:
 
     def _run_once(self, timeout) -> None:
         pending, self.pending = self.pending, []
-        items = [list(future.batch.items) for future in pending]
+        items = [batch_items(future.batch) for future in pending]
         keys = [self.kind.key(batch) for batch in items]
         outcomes = {}
         if self.checkpoint is not None:  # batches an earlier run finished

@@ -25,8 +25,8 @@ import weakref
 import cloudpickle
 from sklearn.base import BaseEstimator
 
-from .._compat import FallbackToBackend, get_active_backend
-from .._spark_jobs import is_local_master
+from .._compat import FallbackToBackend, checked_cv, get_active_backend, set_checked_cv
+from .._jobs import is_local_master
 from ..exceptions import CandidateFitError
 from ..parallel import SparkBackend
 from ..parallel._runner import TASKS_PER_SLOT, TaskRunner
@@ -185,12 +185,13 @@ def _executor_stand_in(search):
     holds the number of splits instead. The user's search object is never changed.
     """
     stand_in = copy.copy(search)  # via __getstate__: no session, no runner
-    cv = search._checked_cv_orig
+    cv = checked_cv(search)
     try:
         cloudpickle.dumps(cv)
     except Exception:
         cv = search.n_splits_
-    stand_in.cv = stand_in._checked_cv_orig = cv
+    stand_in.cv = cv
+    set_checked_cv(stand_in, cv)
     token = uuid.uuid4().hex
     stand_in._driver_token = token
     _LIVE_SEARCHES[token] = search

@@ -21,8 +21,8 @@ from .._inputs import (
     is_spark_dataframe,
     spark_column_kinds,
 )
+from .._jobs import cancel_on_exit, cluster_cores
 from .._session import get_spark
-from .._spark_jobs import cancel_on_exit, cluster_cores
 from .._threads import running_in_spark_task
 from ._backend import SearchBackend
 from ._checkpoint import Checkpoint

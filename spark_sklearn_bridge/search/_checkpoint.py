@@ -25,6 +25,7 @@ import uuid
 import cloudpickle
 import joblib
 
+from .._compat import fit_and_score_arguments
 from .._persistence import filesystem
 
 __all__ = ["Checkpoint", "FitWriter"]
@@ -39,25 +40,13 @@ def _hash(obj) -> str:
         return hashlib.sha256(cloudpickle.dumps(obj)).hexdigest()
 
 
-#: The arguments of ``_fit_and_score`` that decide a fit's outcome (the data is checked once
-#: per checkpoint; progress counters and verbosity change with the batch, not the outcome).
-_OUTCOME_ARGUMENTS = (
-    "parameters",
-    "train",
-    "test",
-    "scorer",
-    "fit_params",
-    "score_params",
-    "error_score",
-    "return_train_score",
-)
-
-
 def fit_key(item) -> str:
     """Key of one joblib task of a search (``_fit_and_score(estimator, X, y, **kwargs)``):
     the same key means the same estimator, candidate, split, scoring and fit parameters."""
     _, args, kwargs = item
-    return _hash((args[0] if args else None, *(kwargs.get(k) for k in _OUTCOME_ARGUMENTS)))
+    # The data is checked once per checkpoint; progress counters and verbosity change with
+    # the batch, not the outcome.
+    return _hash((args[0] if args else None, *fit_and_score_arguments(kwargs)))
 
 
 class FitWriter:

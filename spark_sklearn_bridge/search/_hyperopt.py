@@ -216,6 +216,7 @@ n_splits_, refit_time_, multimetric_ :
             )
         # Bad spaces, algorithms and metrics fail here, before any Spark job.
         self._space = to_hyperopt_space(self.search_space)
+        _check_space_gives_parameters(self._space)
         self._algo = resolve_algo(self.algo)
         self._metric()
         return super().fit(X, y, **params)
@@ -367,6 +368,20 @@ n_splits_, refit_time_, multimetric_ :
         self.trials_.refresh()
         spec = hyperopt.base.spec_from_misc
         evaluate_candidates([hyperopt.space_eval(space, spec(t["misc"])) for t in trials.trials])
+
+
+def _check_space_gives_parameters(space) -> None:
+    """Refuse a space whose points are not dicts of parameter values (e.g. a bare
+    ``hp.choice("x", [1, 2])``): scikit-learn would fail deep inside every fit instead."""
+    from hyperopt.pyll import stochastic
+
+    point = stochastic.sample(space, rng=np.random.default_rng(0))
+    if not isinstance(point, dict) or not all(isinstance(k, str) for k in point):
+        raise ValueError(
+            "search_space must describe a dict of parameter values, e.g. {'alpha': "
+            "hp.loguniform('alpha', -3, 3)} (or a choice between such dicts); a point of this "
+            f"space is {point!r} ({type(point).__name__})."
+        )
 
 
 class _SparkTrialsObjective:

@@ -20,8 +20,8 @@ from .._base import (
     python_scalar,
 )
 from .._compat import HasMethods, fit_context
+from .._frames import spark_frame_with_row_id
 from .._inputs import (
-    ROW_ID,
     check_not_empty,
     check_y_none,
     column,
@@ -32,18 +32,16 @@ from .._inputs import (
     to_pandas,
 )
 from .._persistence import SavedModelMixin, spark_uri
+from .._reserved import FEATURES, INPUT_PREFIX, LABEL, ROW_ID, ROWS
 from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
-from .._spark_jobs import spark_frame_with_row_id
 from ..exceptions import ColumnError, UnsupportedEstimatorError
-from ._registry import FEATURES, LABEL, REGISTRY, FitInfo, label_index, pipeline_steps
+from ._registry import REGISTRY, FitInfo, label_index, pipeline_steps
 
 __all__ = ["SparkMLEstimator"]
 
 #: Helper column names: the model's inputs (one per feature) and, on Spark output, the
 #: user's own columns packed in one struct.
-INPUT_PREFIX = "__ssb_input_"
-ROWS = "__ssb_rows__"
 
 _DATA = (
     "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n"
@@ -420,7 +418,9 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
                 )
         missing = [c for c in self._features if c not in data.columns]
         if missing:
-            raise ValueError(f"The data lacks feature columns the model was fitted on: {missing}.")
+            raise ColumnError(
+                f"The data lacks feature columns the model was fitted on: {missing}."
+            )
         # The user's columns travel in one struct beside the helper columns Spark ML reads.
         inputs = self.spark_model_.stages[0].getInputCols()
         packed = data.select(

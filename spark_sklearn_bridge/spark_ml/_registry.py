@@ -31,12 +31,10 @@ from sklearn import cluster, decomposition, ensemble, linear_model, preprocessin
 from sklearn.pipeline import Pipeline
 
 from .._base import python_scalar
+from .._reserved import FEATURES, LABEL
 from ..exceptions import UnsupportedEstimatorError
 
-__all__ = ["FEATURES", "LABEL", "REGISTRY", "FitInfo", "Translation", "pipeline_steps"]
-
-FEATURES = "__ssb_features__"
-LABEL = "__ssb_label__"
+__all__ = ["REGISTRY", "FitInfo", "Translation", "pipeline_steps"]
 
 
 @dataclass
@@ -305,6 +303,10 @@ def _export_pca(est, stages, classes):
     est.components_ = stages[1].pc.toArray().T
     est.n_components_ = est.components_.shape[0]
     est.explained_variance_ratio_ = stages[1].explainedVariance.toArray()
+    # The centering scaler measured each column's sample std (ddof=1, as scikit-learn's
+    # variances): their sum is the total variance the ratios are fractions of.
+    total_variance = float(np.sum(stages[0].std.toArray() ** 2))
+    est.explained_variance_ = est.explained_variance_ratio_ * total_variance
     est.n_features_in_ = est.mean_.shape[0]
     est.n_samples_ = None
 

@@ -3,8 +3,6 @@ with scikit-learn on the same data (the classic versions: tests/test_halving_skl
 tests/test_search_cancel.py, tests/test_search_resume.py,
 tests/test_grouped_distributed.py)."""
 
-import signal
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,17 +14,10 @@ from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
 from sklearn.svm import SVC
 
 from spark_sklearn_bridge import GroupedEstimator, SparkGridSearchCV, SparkHalvingGridSearchCV
-from spark_sklearn_bridge.grouped import _store
+from spark_sklearn_bridge.grouped import _table
 
 X = np.arange(40, dtype=float).reshape(20, 2)
 y = np.arange(20, dtype=float) + 1
-
-
-@pytest.fixture
-def plain_sigint():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 def test_halving_grid_search_equals_sklearn_on_connect(spark):
@@ -71,7 +62,7 @@ def test_ctrl_c_cancels_the_search_job_and_the_search_resumes_on_connect(
 
 
 def test_a_distributed_model_table_on_connect(spark, monkeypatch):
-    monkeypatch.setattr(_store, "DISTRIBUTED_ABOVE_BYTES", 0)
+    monkeypatch.setattr(_table, "SHIP_LIMIT_BYTES", 0)
     rng = np.random.default_rng(0)
     data = pd.DataFrame(rng.normal(size=(60, 2)), columns=["f0", "f1"])
     data = data.assign(g=np.arange(60) % 3, y=lambda d: d["f0"] * (d["g"] + 1) - d["f1"])

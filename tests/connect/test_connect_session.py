@@ -20,7 +20,8 @@ def test_features_needing_a_spark_context_say_so(spark):
 
 
 def test_connect_measures_the_cores_instead_of_using_shuffle_partitions(spark):
-    from spark_sklearn_bridge._spark_jobs import cluster_cores, default_partitions
+    from spark_sklearn_bridge._frames import default_partitions
+    from spark_sklearn_bridge._jobs import cluster_cores
 
     # The harness's server runs local[2] with Spark's default of 200 shuffle partitions.
     assert int(spark.conf.get("spark.sql.shuffle.partitions")) == 200

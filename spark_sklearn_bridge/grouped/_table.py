@@ -1,9 +1,11 @@
-"""The model table of a fitted GroupedEstimator: one row per group, and its save format.
+"""The model table of a fitted GroupedEstimator: one row per group, and its files in a save.
 
-:class:`ModelTable` holds the table (group keys, serialized model, row count, fit seconds,
-status, error, classes) on the driver as pandas, an index from group key to row, the models
-loaded so far, and what Spark needs of it (a Spark DataFrame view, a shipment for prediction
-tasks), which it rebuilds lazily after unpickling.
+:class:`ModelTable` holds the table (the group columns, then the fields of :mod:`._schema`)
+on the driver as pandas, an index from group key to row, the models loaded so far, and what
+Spark needs of it (a Spark DataFrame view, a shipment for prediction tasks), which it
+rebuilds lazily after unpickling. A table whose models add up to more than
+:data:`~.._shipping.SHIP_LIMIT_BYTES` stays distributed: its models remain in a persisted
+Spark DataFrame on the executors, and the driver keeps the other fields.
 """
 
 from __future__ import annotations
@@ -14,59 +16,18 @@ import json
 import numpy as np
 import pandas as pd
 
-from .._base import python_scalar
-from .._serialization import blob_format, dump_model, load_model, refuse_pickles
-from .._shipping import ship
+from .._reserved import MODEL_BYTES
+from .._serialization import blob_format, dump_model, load_model
+from .._shipping import SHIP_LIMIT_BYTES, ship
 from ..exceptions import GroupFitError
+from ._keys import group_key, key_dict
+from ._schema import STATUS_FAILED, STATUS_OK, add_later_fields, table_schema
 
-__all__ = [
-    "DISTRIBUTED_ABOVE_BYTES",
-    "USE_FALLBACK",
-    "ModelTable",
-    "collect_fit_output",
-    "group_key",
-    "isnull",
-]
+__all__ = ["FALLBACK_FILE", "MODELS_FILE", "ModelTable", "collect_fit_output"]
 
-STATUS_OK, STATUS_FAILED, STATUS_TOO_FEW = "ok", "failed", "too_few_rows"
-TABLE_FIELDS = [
-    "model",
-    "n_rows",
-    "fit_seconds",
-    "status",
-    "error",
-    "classes",
-    "best_params",
-    "best_score",
-    "fitted_at",
-    "intercept",
-    "coef",
-]
-#: Fields added after the first release: a table read from an older save gets them as nulls.
-_LATER_FIELDS = ("best_params", "best_score", "fitted_at", "intercept", "coef")
-#: Model bytes of a group that has no model of its own but is served by the fallback model.
-USE_FALLBACK = b""
+#: The table's files in a save directory.
+MODELS_FILE = "models.parquet"
 FALLBACK_FILE = "fallback.model"
-#: Model tables whose models add up to more than this stay distributed (also the limit above
-#: which prediction joins the models to the rows instead of shipping them with the tasks).
-DISTRIBUTED_ABOVE_BYTES = 64 * 2**20
-#: Byte size of each model, a column of a distributed table's driver part.
-MODEL_BYTES = "__ssb_model_bytes__"
-
-
-def isnull(value) -> bool:
-    """``pd.isna`` for one value; False for values it cannot judge (arrays, objects)."""
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def group_key(values) -> tuple:
-    """Hashable key with NaN/None normalised, so null groups can be looked up."""
-    if not isinstance(values, tuple):
-        values = (values,)
-    return tuple(None if isnull(v) else python_scalar(v) for v in values)
 
 
 def _convert(blob, serializer, trusted=None):
@@ -80,7 +41,7 @@ def collect_fit_output(fitted, schema):
     """``(frame, distributed)`` of a persisted fit output: the fit runs here.
 
     Small tables are collected whole (``distributed`` None, the cache released); a table
-    whose models add up to more than :data:`DISTRIBUTED_ABOVE_BYTES` stays on the executors
+    whose models add up to more than :data:`~.._shipping.SHIP_LIMIT_BYTES` stays on the executors
     (``distributed`` is ``fitted``) and only its other fields and model sizes come back.
     """
     from pyspark.sql import functions as F
@@ -89,7 +50,7 @@ def collect_fit_output(fitted, schema):
 
     size = F.coalesce(F.length("model"), F.lit(0))
     total = fitted.select(F.sum(size).alias("bytes")).first()["bytes"] or 0
-    if total <= DISTRIBUTED_ABOVE_BYTES:
+    if total <= SHIP_LIMIT_BYTES:
         frame = to_pandas(fitted)
         fitted.unpersist()
         return frame, None
@@ -103,7 +64,7 @@ class ModelTable:
     Parameters
     ----------
     frame : pandas.DataFrame
-        Group columns followed by :data:`TABLE_FIELDS`. For a distributed table, the
+        Group columns followed by :data:`~._schema.TABLE_FIELDS`. For a distributed table, the
         ``model`` field is replaced by :data:`MODEL_BYTES` (each model's size).
     group_cols : list of str
     key_types : dict
@@ -166,7 +127,7 @@ class ModelTable:
         if not len(failed):
             return None
         row = failed.iloc[0]
-        return {c: python_scalar(row[c]) for c in self.group_cols}, row["error"]
+        return key_dict(self.group_cols, row[self.group_cols]), row["error"]
 
     # -------------------------------------------------------------- lookup
     def fallback_model(self):
@@ -187,7 +148,7 @@ class ModelTable:
         if position not in self._models:
             if not self._ok[position]:
                 row = self.frame.iloc[position]
-                key = {c: python_scalar(row[c]) for c in self.group_cols}
+                key = key_dict(self.group_cols, row[self.group_cols])
                 raise GroupFitError(
                     f"Group {key} has no model (status {row['status']!r}): {row['error']}",
                     group=key,
@@ -207,16 +168,15 @@ class ModelTable:
         else:
             blobs = self._fetch(wanted)
         for position, blob in blobs.items():
-            key = dict(zip(self.group_cols, self.frame[self.group_cols].iloc[position]))
-            key = {c: python_scalar(v) for c, v in key.items()}
+            key = key_dict(self.group_cols, self.frame[self.group_cols].iloc[position])
             self._models[position] = load_model(blob, what=f"model of group {key}")
 
     def _fetch(self, positions) -> dict:
         """``{position: model bytes}`` from the distributed table, in one Spark job."""
         from pyspark.sql import functions as F
 
+        from .._frames import null_safe_condition
         from .._inputs import column, to_pandas
-        from .._spark_jobs import null_safe_condition
 
         spark = self.distributed.sparkSession
         schema = self.spark_schema()
@@ -288,8 +248,6 @@ class ModelTable:
         """The table's Spark schema, with the group columns' types from fit time."""
         from pyspark.sql import types as T
 
-        from ._fit import table_schema
-
         return table_schema(
             T.StructField(c, T.DataType.fromDDL(self.key_types[c])) for c in self.group_cols
         )
@@ -307,45 +265,46 @@ class ModelTable:
         ok = F.col("status") == STATUS_OK
         return self.distributed.filter(ok).select(*[column(c) for c in self.group_cols])
 
-    def served(self, spark):
+    def served(self, spark, routing):
         """Spark DataFrame of the group columns and ``model`` of every group with a usable
-        model, plus (with a fallback model) the groups without one, whose ``model`` is
-        :data:`USE_FALLBACK`."""
+        model, plus the groups without one that ``routing`` serves (their ``model`` is
+        its :meth:`~._policy.Routing.unusable_blob`)."""
         from pyspark.sql import functions as F
 
         from .._inputs import column
 
+        unusable_blob = routing.unusable_blob()
         if self.distributed is None:
             served = self.usable()[self.group_cols + ["model"]]
-            if self.fallback is not None:
+            if unusable_blob is not None:
                 unusable = self.frame.loc[~self._ok, self.group_cols]
                 served = pd.concat(
-                    [served, unusable.assign(model=USE_FALLBACK)], ignore_index=True
+                    [served, unusable.assign(model=unusable_blob)], ignore_index=True
                 )
             schema = self.spark_schema()
             schema = type(schema)([schema[c] for c in self.group_cols] + [schema["model"]])
             return spark.createDataFrame(served, schema)
         keys = [column(c) for c in self.group_cols]
         ok = F.col("status") == STATUS_OK
-        if self.fallback is None:
+        if unusable_blob is None:
             return self.distributed.filter(ok).select(*keys, "model")
-        marker = F.lit("").cast("binary")
+        marker = F.lit(unusable_blob).cast("binary")
         return self.distributed.select(
             *keys, F.when(ok, F.col("model")).otherwise(marker).alias("model")
         )
 
-    def shipment(self, spark):
+    def shipment(self, spark, routing):
         """``{group key: model bytes}`` of the usable models, shipped once per fitted table
-        (a distributed table's models are collected for it).
-
-        With a fallback model, the groups without a model of their own (failed, too few
-        rows) map to :data:`USE_FALLBACK`.
-        """
+        (a distributed table's models are collected for it), plus the groups without a
+        model that ``routing`` serves (mapped to its
+        :meth:`~._policy.Routing.unusable_blob`)."""
         if self._shipment is None:
             blobs = self.with_models()["model"]
             models = {k: blobs.iat[i] for k, i in self.index.items() if self._ok[i]}
-            if self.fallback is not None:
-                models.update({k: USE_FALLBACK for k, i in self.index.items() if not self._ok[i]})
+            unusable_blob = routing.unusable_blob()
+            if unusable_blob is not None:
+                unused = {k: unusable_blob for k, i in self.index.items() if not self._ok[i]}
+                models.update(unused)
             self._shipment = ship(spark, models, what="model table")
         return self._shipment
 
@@ -353,16 +312,16 @@ class ModelTable:
         """This table with every group of ``new`` replaced by (or added as) ``new``'s row.
 
         The other rows are kept as they are. The result is distributed when either table
-        is, or when it outgrows :data:`DISTRIBUTED_ABOVE_BYTES`.
+        is, or when it outgrows :data:`~.._shipping.SHIP_LIMIT_BYTES`.
         """
         kept = np.array([key not in new.index for key in self.index], dtype=bool)
         sizes = np.concatenate([self._sizes[kept], new._sizes])
         local = self.distributed is None and new.distributed is None
-        if local and sizes.sum() <= DISTRIBUTED_ABOVE_BYTES:
+        if local and sizes.sum() <= SHIP_LIMIT_BYTES:
             frame = pd.concat([self.frame[kept], new.frame], ignore_index=True)
             return ModelTable(frame, self.group_cols, self.key_types, fallback=self.fallback)
+        from .._frames import null_safe_condition
         from .._inputs import column
-        from .._spark_jobs import null_safe_condition
 
         old, update = self.spark_frame(spark), new.spark_frame(spark)
         keys = update.select(*[column(c) for c in self.group_cols])
@@ -402,62 +361,46 @@ class ModelTable:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("_linear_frame", None)  # pickled by an earlier release
-        for name in _LATER_FIELDS:
-            if name not in self.frame.columns:
-                self.frame[name] = None
+        add_later_fields(self.frame)
 
     # --------------------------------------------------------- persistence
-    def write(self, directory, *, params: dict, feature_cols: list, serializer="pickle") -> None:
-        """Write ``models.parquet`` and ``metadata.json`` into a save directory (models and
-        parameters in ``serializer``'s format)."""
+    def write(self, directory, serializer="pickle") -> dict:
+        """Write the table's files (:data:`MODELS_FILE`, :data:`FALLBACK_FILE`) into a save
+        directory, models in ``serializer``'s format; return what :meth:`read` needs back
+        (for the estimator's metadata)."""
         frame = self.with_models()
         if serializer != "pickle":
             frame = frame.assign(model=[_convert(b, serializer) for b in frame["model"]])
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
-        directory.write("models.parquet", buffer.getvalue())
+        directory.write(MODELS_FILE, buffer.getvalue())
         if self.fallback is not None:
             directory.write(FALLBACK_FILE, _convert(self.fallback, serializer))
-        directory.write_json(
-            "metadata.json",
-            {
-                "group_cols": self.group_cols,
-                "key_types": self.key_types,
-                "feature_cols": list(feature_cols),
-                "params": dump_model(params, serializer).hex(),
-            },
-        )
+        return {"group_cols": self.group_cols, "key_types": self.key_types}
+
+    @staticmethod
+    def saved_blobs(files: dict, metadata: dict) -> dict:
+        """``{what: bytes}`` of every serialized object among the table's files (to check
+        their format before any is loaded)."""
+        frame = pd.read_parquet(io.BytesIO(files[MODELS_FILE]))
+        keys = [
+            key_dict(metadata["group_cols"], row)
+            for row in frame[metadata["group_cols"]].itertuples(index=False)
+        ]
+        blobs = {f"model of group {k} ({MODELS_FILE})": b for k, b in zip(keys, frame["model"])}
+        blobs[FALLBACK_FILE] = files.get(FALLBACK_FILE)
+        return blobs
 
     @classmethod
-    def read(cls, files: dict, trusted=None, allow_pickle=True):
-        """``(table, params, feature_cols)`` from a verified save's ``{name: bytes}``.
+    def read(cls, files: dict, metadata: dict, trusted=None) -> ModelTable:
+        """The table from a verified save's ``{name: bytes}`` and :meth:`write`'s metadata.
 
         Models of a skops save are loaded here, once (refusing untrusted types), and kept as
-        pickles like a fitted table's. Without ``allow_pickle``, every serialized object of
-        the save (parameters, models, fallback) is checked to be skops before any is loaded.
+        pickles like a fitted table's.
         """
-        metadata = json.loads(files["metadata.json"])
-        params_blob = bytes.fromhex(metadata["params"])
-        frame = pd.read_parquet(io.BytesIO(files["models.parquet"]))
-        if not allow_pickle:
-            blobs = {
-                "parameters (metadata.json)": params_blob,
-                FALLBACK_FILE: files.get(FALLBACK_FILE),
-            }
-            keys = frame[metadata["group_cols"]].to_dict("records")
-            blobs.update(
-                {f"model of group {k} (models.parquet)": b for k, b in zip(keys, frame["model"])}
-            )
-            refuse_pickles(blobs)
-        params = load_model(
-            params_blob, what="saved parameters", trusted=trusted, allow_pickle=allow_pickle
-        )
-        for name in _LATER_FIELDS:
-            if name not in frame.columns:
-                frame[name] = None
+        frame = add_later_fields(pd.read_parquet(io.BytesIO(files[MODELS_FILE])))
         frame["model"] = [_convert(b, "pickle", trusted) for b in frame["model"]]
         fallback = files.get(FALLBACK_FILE)
         if fallback is not None:
             fallback = _convert(fallback, "pickle", trusted)
-        table = cls(frame, metadata["group_cols"], metadata["key_types"], fallback=fallback)
-        return table, params, metadata["feature_cols"]
+        return cls(frame, metadata["group_cols"], metadata["key_types"], fallback=fallback)
