@@ -38,6 +38,9 @@ numpydoc_validation_exclude = {
     r"\.set_output$",
     r"\.fit_transform$",
     r"\.set_callbacks$",
+    # SparkBackend's methods are joblib's backend interface (documented by joblib): joblib
+    # calls them, users do not.
+    r"\.SparkBackend\.\w+$",
 }
 numpydoc_class_members_toctree = False
 exclude_patterns = ["_build"]

@@ -57,8 +57,11 @@ class UntrustedTypesError(ModelIntegrityError):
 
 
 class PickleRefusedError(ModelIntegrityError):
-    """A saved file or blob is a pickle where pickles are refused: in a save written with
-    ``serializer="skops"``, or when loading with ``allow_pickle=False``."""
+    """A saved file or blob is a pickle where pickles are refused.
+
+    That is: in a save written with ``serializer="skops"``, or when loading with
+    ``allow_pickle=False``.
+    """
 
 
 class SignatureError(ModelIntegrityError):
@@ -153,18 +156,43 @@ class TaskError(RemoteFitError):
 
 
 class TaskCrashedError(TaskError):
-    """The Python process running a task died (a crash in native code, the out-of-memory
-    killer, ``os._exit``), also when the task ran again in a process of its own."""
+    """The Python process running a task died, also when it ran again in its own process.
+
+    A crash in native code, the out-of-memory killer, ``os._exit``.
+
+    Parameters
+    ----------
+    message : str
+        What happened, naming the task.
+    task : str, optional
+        The task's name (also its attribute).
+    remote_traceback : str, optional
+        As for :class:`RemoteFitError`.
+    """
 
 
 class TaskTimeoutError(TaskError, TimeoutError):
-    """A task ran longer than its ``timeout`` (``Parallel(timeout=...)`` or the backend's)
-    and was killed; also a :class:`TimeoutError`, as joblib raises for its own timeouts."""
+    """A task ran longer than its ``timeout`` and was killed.
+
+    The timeout is ``Parallel(timeout=...)`` or the backend's. Also a :class:`TimeoutError`,
+    as joblib raises for its own timeouts.
+
+    Parameters
+    ----------
+    message : str
+        What happened, naming the task.
+    task : str, optional
+        The task's name (also its attribute).
+    remote_traceback : str, optional
+        As for :class:`RemoteFitError`.
+    """
 
 
 class SearchTimeoutError(SparkSklearnBridgeError, TimeoutError):
-    """A search's ``timeout`` passed before any candidate finished (its first round was
-    cancelled): there is nothing to choose a best candidate from."""
+    """A search's ``timeout`` passed before any candidate finished.
+
+    Its first round was cancelled: there is nothing to choose a best candidate from.
+    """
 
 
 class RemoteTraceback(SparkSklearnBridgeError):
