@@ -9,6 +9,7 @@ MODULES = [
     "bench_batch_predict",
     "bench_search",
     "bench_joblib",
+    "bench_text",
     "bench_spark_ml",
 ]
 

@@ -85,11 +85,25 @@ def larger_arrow_batches(spark, rows: int = WHOLE_PARTITION_BATCH_ROWS):
             spark.conf.set(_ARROW_BATCH_CONF, previous)
 
 
-def spark_frame_with_row_id(spark, frame: pd.DataFrame):
-    """A Spark DataFrame of ``frame`` plus a :data:`ROW_ID` column holding its row positions."""
+def spark_frame_with_row_id(spark, frame: pd.DataFrame, vector_cols=()):
+    """A Spark DataFrame of ``frame`` plus a :data:`ROW_ID` column holding its row positions.
+
+    ``vector_cols`` hold ``pyspark.ml`` vectors, which Arrow cannot infer a type for: their
+    type is given (``VectorUDT``), the other columns' types are inferred as usual.
+    """
     frame = frame.reset_index(drop=True)
     frame = frame.assign(**{ROW_ID: np.arange(len(frame), dtype="int64")})
-    return spark.createDataFrame(frame)
+    if not vector_cols:
+        return spark.createDataFrame(frame)
+    from pyspark.ml.linalg import VectorUDT
+    from pyspark.sql.types import StructField, StructType
+
+    inferred = spark.createDataFrame(frame.drop(columns=list(vector_cols))).schema
+    fields = {f.name: f for f in inferred.fields}
+    schema = StructType(
+        [fields.get(c) or StructField(c, VectorUDT(), nullable=True) for c in frame.columns]
+    )
+    return spark.createDataFrame(frame, schema=schema)
 
 
 def key_runs(batch: pd.DataFrame, group_cols: list) -> list:
@@ -132,8 +146,9 @@ def null_safe_condition(cols, left, right):
 
 
 def rebatch(parts, min_rows):
-    """Concatenate consecutive numpy matrices or pandas frames into pieces of at least
-    ``min_rows`` rows (the last one may be smaller); ``min_rows`` falsy: as they come.
+    """Concatenate consecutive numpy arrays, scipy sparse matrices or pandas frames / series
+    into pieces of at least ``min_rows`` rows (the last one may be smaller); ``min_rows``
+    falsy: as they come.
 
     Examples
     --------
@@ -146,7 +161,7 @@ def rebatch(parts, min_rows):
     pending, size = [], 0
     for part in parts:
         pending.append(part)
-        size += len(part)
+        size += part.shape[0]
         if size >= min_rows:
             yield _concat(pending)
             pending, size = [], 0
@@ -157,6 +172,10 @@ def rebatch(parts, min_rows):
 def _concat(parts):
     if len(parts) == 1:
         return parts[0]
-    if isinstance(parts[0], pd.DataFrame):
+    if isinstance(parts[0], (pd.DataFrame, pd.Series)):
         return pd.concat(parts, ignore_index=True)
+    if hasattr(parts[0], "tocsr"):  # scipy sparse: stays sparse
+        from scipy import sparse
+
+        return sparse.vstack(parts, format="csr")
     return np.concatenate(parts)

@@ -18,6 +18,7 @@ __all__ = [
     "as_column_list",
     "check_column_names",
     "check_not_empty",
+    "check_feature_types",
     "check_string_features",
     "check_y_none",
     "collect_features",
@@ -274,12 +275,13 @@ def to_pandas(df) -> pd.DataFrame:
 
 
 def collect_features(X, y, *, feature_cols, label_col, exclude=(), what="The input data"):
-    """Split ``X`` into a pandas feature frame and a label array, for work done on one node.
+    """Split ``X`` into the model's features and a label array, for work done on one node.
 
     A Spark DataFrame is collected (only its feature and label columns). Its default features
     are every column but the label and ``exclude``, of any type (the estimator decides what
-    it can take). pandas / numpy input is returned as is. Empty input raises
-    :class:`EmptyInputError`.
+    it can take); they reach the model as :mod:`._model_input` says (a frame, one column
+    named by a string as a Series, a Vector column as a matrix, CSR when sparse). pandas /
+    numpy input is returned as is. Empty input raises :class:`EmptyInputError`.
     """
     if not is_spark_dataframe(X):
         check_not_empty(n_rows(X), what)
@@ -290,13 +292,18 @@ def collect_features(X, y, *, feature_cols, label_col, exclude=(), what="The inp
         feature_cols=feature_cols,
         label_col=label_col,
         exclude=exclude,
+        allow_vector=True,
         allow_other=True,
         default_any_type=True,
     )
     label = [label_col] if label_col is not None else []
     frame = to_pandas(X.select(*[column(c) for c in features + label]))
     check_not_empty(len(frame), what)
-    return frame[features], (frame[label_col].to_numpy() if label_col is not None else None)
+    from ._model_input import FeatureColumns, pandas_input
+
+    requested = FeatureColumns(features, one_column=isinstance(feature_cols, str))
+    y = frame[label_col].to_numpy() if label_col is not None else None
+    return pandas_input(frame, requested), y
 
 
 def column(name: str, alias: str | None = None):
@@ -334,6 +341,19 @@ def numeric_only(estimator) -> bool:
     except Exception:  # no tags: do not guess
         return False
     return not (tags.categorical or tags.string)
+
+
+def check_feature_types(estimator, kinds: dict, features, one_column=False, **text) -> None:
+    """Refuse, before any job, feature columns of a type the model cannot take, naming them:
+    non-numeric columns for a model that takes numbers only (:func:`check_string_features`)
+    and, for ONE column named by a string, a non-text column for a model that reads text
+    (:func:`~spark_sklearn_bridge._model_input.check_text_column`; ``text`` gives its
+    ``kind`` (a Spark type's name) or pandas ``values``)."""
+    from ._model_input import check_text_column
+
+    check_string_features(estimator, kinds, features)
+    if one_column:
+        check_text_column(estimator, features[0], **text)
 
 
 def check_string_features(estimator, kinds: dict, features) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "RESERVED_PREFIX",
     "ROWS",
     "ROW_ID",
+    "SPARSE_FEATURES",
     "WEIGHT",
 ]
 
@@ -29,6 +30,8 @@ LABEL = "__ssb_label__"
 MODEL = "__ssb_model__"
 #: GroupedEstimator: each model's size, in the driver's part of a distributed table.
 MODEL_BYTES = "__ssb_model_bytes__"
+#: GroupedEstimator: pandas sparse feature columns, travelling to Spark as one vector column.
+SPARSE_FEATURES = "__ssb_sparse_features__"
 #: GroupedEstimator: the one "group" of all rows the fallback model is fitted on.
 ALL_ROWS = "__ssb_all_rows__"
 #: GroupedEstimator's linear path: the row's group was fitted; its intercept; weight i.

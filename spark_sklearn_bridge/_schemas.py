@@ -38,6 +38,26 @@ def output_type(method: str, *, classes=None, outputs: int = 1, clusterer: bool 
     return T.LongType() if clusterer else T.DoubleType()
 
 
+def sparse_output(model) -> bool:
+    """The model's ``transform`` returns a scipy sparse matrix: its last step is a text
+    vectorizer, a feature hasher, or an encoder set to sparse output. A Spark column of its
+    transform is then a ``pyspark.ml`` Vector column (sparse vectors), not an array."""
+    from sklearn.feature_extraction import DictVectorizer, FeatureHasher
+    from sklearn.feature_extraction.text import (
+        CountVectorizer,
+        HashingVectorizer,
+        TfidfTransformer,
+    )
+    from sklearn.preprocessing import OneHotEncoder
+
+    last = model[-1] if hasattr(model, "steps") else model
+    if isinstance(last, (CountVectorizer, HashingVectorizer, TfidfTransformer, FeatureHasher)):
+        return True  # TfidfVectorizer is a CountVectorizer
+    if isinstance(last, OneHotEncoder):
+        return bool(getattr(last, "sparse_output", False))
+    return isinstance(last, DictVectorizer) and bool(last.sparse)
+
+
 def n_outputs(model) -> int:
     """Number of regression targets a fitted model predicts (1 when it cannot tell)."""
     explicit = getattr(model, "n_outputs_", None)

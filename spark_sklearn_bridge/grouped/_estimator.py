@@ -28,8 +28,8 @@ from .._frames import (
 )
 from .._inputs import (
     as_column_list,
+    check_feature_types,
     check_not_empty,
-    check_string_features,
     check_y_none,
     column,
     is_spark_dataframe,
@@ -42,11 +42,12 @@ from .._isolation import retry_isolated
 from .._jobs import task_progress
 from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
-from .._reserved import ALL_ROWS, LABEL, ROW_ID
+from .._reserved import ALL_ROWS, LABEL, ROW_ID, SPARSE_FEATURES
 from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from .._threads import running_in_spark_task
 from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
+from ._features import all_sparse, sparse_vectors
 from ._fit import fallback_blob, fit_partition
 from ._keys import check_key_types, check_key_values, group_key, key_dict, pandas_key_type
 from ._policy import Routing
@@ -71,12 +72,15 @@ class GroupedEstimator(
         The model every group gets a clone of (regressor, classifier, transformer, clusterer).
     group_cols : str or list of str
         Column(s) whose distinct values define the groups. Null keys form a group of their own.
-    feature_cols : list of str, optional
+    feature_cols : str or list of str, optional
         Feature columns. Default: every numeric column that is not a group or label column.
         Each group's model is fitted on a pandas DataFrame of these columns, so it records
         ``feature_names_in_`` and expects the same columns at predict time. Named explicitly,
         non-numeric columns (strings, dates) are accepted too, for a base Pipeline that encodes
-        them.
+        them. A single name (a string) gives each model that column 1-D, as
+        ``ColumnTransformer`` does (the texts of a ``TfidfVectorizer`` pipeline); a
+        ``pyspark.ml`` Vector column arrives as a matrix, a CSR matrix when its vectors are
+        sparse, and pandas sparse columns as a CSR matrix too (never densified).
     label_col : str, optional
         Label column of a Spark DataFrame. For pandas input pass ``y`` to ``fit`` instead.
     prediction_col : str, default="prediction"
@@ -281,9 +285,16 @@ class GroupedEstimator(
                 label_col=label,
                 group_cols=group_cols,
                 exclude=[self.prediction_col],
+                allow_vector=True,
                 allow_other=True,
             )
-            check_string_features(self.estimator, kinds, features)
+            check_feature_types(
+                self.estimator,
+                kinds,
+                features,
+                one_column=isinstance(self.feature_cols, str),
+                kind=X.schema[features[0]].dataType.simpleString(),
+            )
             from pyspark.sql import functions as F
 
             data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
@@ -291,24 +302,34 @@ class GroupedEstimator(
         else:
             frame, features = self._local_input(X, group_cols)
             frame, label = _with_label(frame[group_cols + features], y)
-            data = spark_frame_with_row_id(spark, frame)
+            if all_sparse(frame, features):  # to Spark as one vector column, still sparse
+                vectors = sparse_vectors(frame, features)
+                frame = frame.drop(columns=features).assign(**{SPARSE_FEATURES: vectors})
+            packed = [SPARSE_FEATURES] if SPARSE_FEATURES in frame.columns else []
+            data = spark_frame_with_row_id(spark, frame, vector_cols=packed)
             n_groups = (  # the progress bar's total
                 frame.groupby(group_cols, dropna=False, sort=False).ngroups
                 if progress_enabled(self.progress)
                 else None
             )
         key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
+        packed = SPARSE_FEATURES in data.columns  # features the models know by their names
+        job_features = [SPARSE_FEATURES] if packed else features
+        feature_types = {
+            c: "double" if packed else data.schema[c].dataType.simpleString() for c in features
+        }
+        fitter = partial(self._partition_fitter, model_feature_names=features if packed else None)
         frame, distributed = self._fit_table(
-            spark, data, group_cols, features, label, fit_params, n_groups
+            spark, data, group_cols, job_features, label, fit_params, n_groups, fitter
         )
         table = ModelTable(frame, group_cols, key_types, distributed=distributed)
         if self.fallback is not None:
             try:
-                table.fallback = self._fit_fallback(data, features, label, fit_params)
+                table.fallback = self._fit_fallback(data, job_features, label, fit_params, fitter)
             except BaseException:
                 table.release()
                 raise
-        return self._finish_fit(table, features)
+        return self._finish_fit(table, features, feature_types)
 
     def _local_input(self, X, group_cols):
         """``(frame, feature columns)`` of pandas input, checked before any job."""
@@ -316,9 +337,20 @@ class GroupedEstimator(
         check_not_empty(len(frame), "The training data")
         kinds = pandas_column_kinds(frame)
         features = resolve_columns(
-            kinds, feature_cols=self.feature_cols, group_cols=group_cols, allow_other=True
+            kinds,
+            feature_cols=self.feature_cols,
+            group_cols=group_cols,
+            allow_vector=True,
+            allow_other=True,
         )
-        check_string_features(self.estimator, kinds, features)
+        check_feature_types(
+            self.estimator,
+            kinds,
+            features,
+            one_column=isinstance(self.feature_cols, str),
+            kind=kinds[features[0]],
+            values=frame[features[0]],
+        )
         check_key_values(frame, group_cols)
         return frame, features
 
@@ -337,9 +369,11 @@ class GroupedEstimator(
             whole = frame.assign(**{ALL_ROWS: 0})
             fallback = fallback_blob(pd.concat(list(fit([whole], progress=None))))
         check_not_empty(len(table), "The training data")
-        return self._finish_fit(ModelTable(table, group_cols, key_types, fallback), features)
+        feature_types = {c: pandas_key_type(frame[c]) for c in features}
+        table = ModelTable(table, group_cols, key_types, fallback)
+        return self._finish_fit(table, features, feature_types)
 
-    def _finish_fit(self, table: ModelTable, features):
+    def _finish_fit(self, table: ModelTable, features, feature_types):
         if not table.n_groups:
             table.release()
             check_not_empty(0, "The training data")
@@ -353,8 +387,14 @@ class GroupedEstimator(
                 group=key,
                 remote_traceback=error,
             )
-        self._set_fitted(table, features)
+        self._set_fitted(table, features[0] if isinstance(self.feature_cols, str) else features)
+        self._feature_types = feature_types
         return self
+
+    def _feature_setting(self):
+        """The fitted features as a ``feature_cols`` setting (a string for one 1-D column)."""
+        names = list(self.feature_names_in_)
+        return names[0] if self._one_column else names
 
     def _reset(self):
         """Forget an earlier fit, so a fit that raises leaves the estimator unfitted."""
@@ -371,7 +411,16 @@ class GroupedEstimator(
         ):
             self.__dict__.pop(name, None)
 
+    #: The fitted features were one column named by a string: each group model got it 1-D.
+    _one_column = False
+    #: Spark type name of each feature column at fit (for the MLflow model's signature).
+    _feature_types: dict = {}
+
     def _set_fitted(self, table: ModelTable, features):
+        """``features``: the resolved feature columns, or one name (a string) for one 1-D
+        column, as ``feature_cols`` gave it."""
+        self._one_column = isinstance(features, str)
+        features = [features] if self._one_column else list(features)
         self._table = table
         self.group_cols_ = table.group_cols
         self.feature_names_in_ = np.asarray(features, dtype=object)
@@ -414,7 +463,7 @@ class GroupedEstimator(
         self._check_fitted()
         update = clone(self).set_params(
             group_cols=list(self.group_cols_),
-            feature_cols=list(self.feature_names_in_),
+            feature_cols=self._feature_setting(),
             fallback=None,
             unseen_groups="raise",
         )
@@ -426,10 +475,12 @@ class GroupedEstimator(
         finally:
             new.release()
         old.release()
-        self._set_fitted(table, list(self.feature_names_in_))
+        self._set_fitted(table, self._feature_setting())
         return self
 
-    def _partition_fitter(self, group_cols, features, label, fit_params, fallback=False):
+    def _partition_fitter(
+        self, group_cols, features, label, fit_params, fallback=False, model_feature_names=None
+    ):
         """:func:`fit_partition` with this estimator's settings (``progress`` and ``isolate``
         are left to the caller); with ``fallback``, for the fallback model."""
         estimator = self.estimator
@@ -445,29 +496,36 @@ class GroupedEstimator(
             fit_params=fit_params,
             stop_on_failure=self.on_error == "raise",
             timeout=self.group_timeout,
+            one_column=isinstance(self.feature_cols, str),
+            model_feature_names=model_feature_names,
         )
 
-    def _fit_fallback(self, data, features, label, fit_params):
+    def _fit_fallback(self, data, features, label, fit_params, fitter=None):
         """Fit the fallback model on every row, in one task (one "group" of all rows)."""
         from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
         columns = [column(c) for c in features + ([label] if label else []) + [ROW_ID]]
         whole = data.select(*columns, F.lit(0).alias(ALL_ROWS)).repartition(1)
-        fit = self._partition_fitter([ALL_ROWS], features, label, fit_params, fallback=True)
+        fitter = fitter or self._partition_fitter
+        fit = fitter([ALL_ROWS], features, label, fit_params, fallback=True)
         schema = table_schema([T.StructField(ALL_ROWS, T.IntegerType())])
         job = partial(fit, progress=None, isolate=self.group_timeout is not None)
         with larger_arrow_batches(data.sparkSession):
             return fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
 
-    def _fit_table(self, spark, data, group_cols, features, label, fit_params, n_groups):
+    def _fit_table(
+        self, spark, data, group_cols, features, label, fit_params, n_groups, fitter=None
+    ):
         n_partitions = self.n_partitions or default_partitions(spark)
         columns = group_cols + features + ([label] if label else []) + [ROW_ID]
         packed = data.select(*[column(c) for c in columns]).repartition(
             n_partitions, *[column(c) for c in group_cols]
         )
         schema = table_schema(data.schema[c] for c in group_cols)
-        fit_partition_ = self._partition_fitter(group_cols, features, label, fit_params)
+        fit_partition_ = (fitter or self._partition_fitter)(
+            group_cols, features, label, fit_params
+        )
 
         def run_job(isolate):
             with (
@@ -619,7 +677,8 @@ class GroupedEstimator(
             signature = signature_of(input_example, self.predict(input_example))
         else:
             columns = {c: self._table.key_types[c] for c in self.group_cols_}
-            columns.update({c: "double" for c in self.feature_names_in_})
+            types = self._feature_types
+            columns.update({c: types.get(c, "double") for c in self.feature_names_in_})
             signature = signature_of(columns, self._output_example())
         return log_pyfunc(
             self,
@@ -643,7 +702,8 @@ class GroupedEstimator(
         metadata = self._table.write(directory, serializer)
         params = {**self.get_params(deep=False), "spark": None}
         metadata.update(
-            feature_cols=list(self.feature_names_in_),
+            feature_cols=self._feature_setting(),  # a string: one 1-D column
+            feature_types=self._feature_types,
             params=dump_model(params, serializer).hex(),
         )
         directory.write_json(METADATA_FILE, metadata)
@@ -658,6 +718,7 @@ class GroupedEstimator(
         params = load_model(params, what="saved parameters", trusted=trusted)
         model = cls(**{**params, "spark": spark})
         model._set_fitted(ModelTable.read(files, metadata, trusted), metadata["feature_cols"])
+        model._feature_types = metadata.get("feature_types", {})  # saves before 0.3: none
         return model
 
     def __sklearn_tags__(self):

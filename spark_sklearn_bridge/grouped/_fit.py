@@ -46,6 +46,8 @@ def fit_partition(
     progress,
     isolate=False,
     timeout=None,
+    one_column=False,
+    model_feature_names=None,
 ):
     """mapInPandas body: fit every group of one hash partition.
 
@@ -56,7 +58,10 @@ def fit_partition(
     group: the fit is going to raise, so the remaining groups would be wasted work.
     With ``isolate`` each group is fitted in a child process (:mod:`.._isolation`), killed
     after ``timeout`` seconds: a group that crashes, is killed or hangs is recorded as failed
-    and the partition goes on.
+    and the partition goes on. With ``one_column`` each group gets its one feature column
+    1-D (texts for a vectorizer), as :mod:`~spark_sklearn_bridge._model_input` says. With
+    ``model_feature_names`` (the pandas sparse columns packed into one vector column), every
+    group model records those names, as a fit on the sparse DataFrame would.
     """
     frames = [b for b in batches if len(b)]
     if not frames:
@@ -69,12 +74,14 @@ def fit_partition(
     order = np.concatenate(list(groups.values()))
     partition = partition.take(order).reset_index(drop=True)
     estimator = load_model(estimator_blob, what="base estimator")
-    features = FeatureMatrix(
-        partition, feature_cols, fits_numpy_like_pandas(estimator, feature_cols)
-    )
+    numpy_ok = fits_numpy_like_pandas(estimator, feature_cols)
+    features = FeatureMatrix(partition, feature_cols, numpy_ok, one_column)
     labels = partition[label_col].to_numpy() if label_col is not None else None
     checks = SharedChecks(estimator, features, labels, fit_params)
     fresh = fresh_copies(estimator)
+    names = features.names if features.use_numpy else None
+    if model_feature_names is not None:
+        names = np.asarray(model_feature_names, dtype=object)
     rows, end = [], 0
     with limit_task_threads():
         for key, positions in groups.items():
@@ -83,8 +90,8 @@ def fit_partition(
             X = features.rows(slice(start, end))
             y = labels[start:end] if labels is not None else None
             fit = partial(
-                _fit_one, fresh, key, X, features.names if features.use_numpy else None, y,
-                min_rows, fit_params, config=checks.config(),
+                _fit_one, fresh, key, X, names, y, min_rows, fit_params,
+                config=checks.config(),
             )  # fmt: skip
             if isolate:
                 record = _fit_isolated(fit, new_record(key, len(positions)), group_cols, timeout)
@@ -208,6 +215,8 @@ def _holds_estimator(value) -> bool:
 
 def _moderate(values: np.ndarray) -> bool:
     """No missing value, and numbers finite and no larger than ``MAX_MAGNITUDE``."""
+    if hasattr(values, "tocsr"):  # a sparse matrix: its stored values
+        values = values.data
     kind = values.dtype.kind
     if kind in "biu":
         return True
@@ -221,7 +230,7 @@ def _moderate(values: np.ndarray) -> bool:
 def _fit_one(fresh, key, X, names, y, min_rows, fit_params, config=None):
     """Fit ``fresh()`` on one group's ``X`` and ``y`` into a model table record. ``names``:
     the feature names of a numpy ``X``, recorded as if the model was fitted on a DataFrame."""
-    n_rows = len(X)
+    n_rows = X.shape[0]
     record = new_record(key, n_rows)
     if n_rows < min_rows:
         record.update(status=STATUS_TOO_FEW, error=f"{n_rows} rows < min_rows={min_rows}")

@@ -24,6 +24,7 @@ from .._frames import (
     same_key,
 )
 from .._inputs import column, spark_column_kinds
+from .._model_input import is_vector_type, spark_vectors
 from .._reserved import KNOWN, MODEL
 from .._schemas import is_clusterer, output_type
 from .._serialization import load_model
@@ -67,7 +68,8 @@ def predict_local(est, method, frame):
         rows = np.concatenate([groups_by_key(groups)[k] for k in fallback_keys])
         usable.append((table.fallback_model(), np.sort(rows)))
     classes, features = getattr(est, "classes_", None), list(est.feature_names_in_)
-    X = FeatureMatrix(frame, features, fits_numpy_like_pandas(est.estimator, features))
+    numpy_ok = fits_numpy_like_pandas(est.estimator, features)
+    X = FeatureMatrix(frame, features, numpy_ok, est._one_column)
     with numpy_features():
         pieces = [group_output(model, X.rows(rows), method, classes) for model, rows in usable]
     return assemble(pieces, [rows for _, rows in usable], len(frame))
@@ -116,7 +118,9 @@ def predict_spark(est, method, X):
         output_col=est.prediction_col,
         output_is_array=isinstance(out_type, T.ArrayType),
         columns=list(X.columns),
+        vector_columns=[f.name for f in X.schema.fields if is_vector_type(f.dataType)],
         numpy_ok=fits_numpy_like_pandas(est.estimator, features),
+        one_column=est._one_column,
         routing=_routing(est),
         fallback=table.fallback,
     )
@@ -241,7 +245,9 @@ class PredictSpec:
     output_col: str
     output_is_array: bool
     columns: list  # of the input, kept in the output
+    vector_columns: list  # of those, the pyspark.ml Vector columns
     numpy_ok: bool
+    one_column: bool
     routing: Routing
     fallback: bytes | None = None  # the fallback model's bytes
 
@@ -269,6 +275,14 @@ class PredictSpec:
     def output(self, model, X):
         return group_output(model, X, self.method, self.classes)
 
+    def kept(self, frame):
+        """The input columns of ``frame`` as the output keeps them: Vector columns arrive as
+        their struct's values and leave as Spark vectors."""
+        out = frame[self.columns]
+        for name in self.vector_columns:
+            out[name] = spark_vectors(out[name])
+        return out
+
 
 def predict_partition(batches, *, spec):
     """mapInPandas body: rows arrive sorted by group key, each group's model row first.
@@ -281,7 +295,7 @@ def predict_partition(batches, *, spec):
         for batch in batches:
             batch = batch.reset_index(drop=True)
             is_model = batch[MODEL].notna().to_numpy()
-            features = FeatureMatrix(batch, spec.feature_cols, spec.numpy_ok)
+            features = FeatureMatrix(batch, spec.feature_cols, spec.numpy_ok, spec.one_column)
             pieces, sources = [], []
             for run_key, start, end in key_runs(batch, spec.group_cols):
                 if is_model[start]:
@@ -300,7 +314,7 @@ def predict_partition(batches, *, spec):
                 values = spec.output(model, features.rows(slice(start, end)))
                 pieces.append(list(values) if spec.output_is_array else values)
             if pieces:
-                out = batch.loc[~is_model, spec.columns].assign(
+                out = spec.kept(batch.loc[~is_model]).assign(
                     **{spec.output_col: _join_outputs(pieces)}
                 )
                 if spec.with_source:
@@ -319,7 +333,7 @@ def predict_shipped(batches, *, spec, models, chunk_rows):
     loaded, cache = {}, {}
     with limit_task_threads(), numpy_features():
         for batch in rebatch(batches, chunk_rows):
-            features = FeatureMatrix(batch, spec.feature_cols, spec.numpy_ok)
+            features = FeatureMatrix(batch, spec.feature_cols, spec.numpy_ok, spec.one_column)
             pieces, order = [], []
             source_col = np.full(len(batch), None, dtype=object)
             groups = batch.groupby(spec.group_cols, dropna=False, sort=False).indices
@@ -332,7 +346,7 @@ def predict_shipped(batches, *, spec, models, chunk_rows):
                 if model is not None:
                     pieces.append(spec.output(model, features.rows(rows)))
                     order.append(rows)
-            out = batch[spec.columns].assign(
+            out = spec.kept(batch).assign(
                 **{spec.output_col: _place(pieces, order, spec, len(batch))}
             )
             if spec.with_source:
@@ -371,7 +385,7 @@ def group_output(model, X, method, classes):
     values = getattr(model, method)(X)
     if method in ("predict_proba", "predict_log_proba") and classes is not None:
         fill = -np.inf if method == "predict_log_proba" else 0.0
-        aligned = np.full((len(X), len(classes)), fill)
+        aligned = np.full((X.shape[0], len(classes)), fill)
         aligned[:, np.searchsorted(classes, model.classes_)] = values
         return aligned
     return np.asarray(values)

@@ -18,13 +18,20 @@ from .._base import (
 )
 from .._compat import HasMethods, Interval, StrOptions, fit_context
 from .._inputs import (
+    NUMERIC,
     VECTOR,
+    check_feature_types,
     check_string_features,
     collect_features,
     column,
     is_spark_dataframe,
     resolve_columns,
     spark_column_kinds,
+)
+from .._model_input import (
+    FeatureColumns,
+    check_vector_size,
+    is_vector_type,
 )
 from .._session import get_spark
 from ..exceptions import ColumnError, NotFittedError
@@ -53,12 +60,17 @@ class SparkBatchPredictor(
 "transform"}, default="predict"
         The method :meth:`transform` applies (Spark ML style). An estimator without
         ``predict`` but with ``transform`` uses ``transform``.
-    feature_cols : list of str, optional
+    feature_cols : str or list of str, optional
         Feature columns: scalar columns, or ONE array / ``pyspark.ml`` Vector column.
-        Default: the model's ``feature_names_in_`` when it has them (columns are matched by
-        name), else every numeric column but ``output_col`` and ``label_col``. A model fitted
-        on a DataFrame (e.g. a Pipeline that one-hot encodes strings) gets its columns with
-        their own types: strings, booleans, dates and nulls reach it as in ``toPandas``.
+        A single name (a string) passes that column 1-D, as ``ColumnTransformer`` does: the
+        texts a ``TfidfVectorizer`` pipeline expects (``feature_cols="text"``). Default: the
+        model's ``feature_names_in_`` when it has them (columns are matched by name), else
+        every numeric column but ``output_col`` and ``label_col``. A model fitted on a
+        DataFrame (e.g. a Pipeline that one-hot encodes strings) gets its columns with their
+        own types: strings, booleans, dates and nulls reach it as in ``toPandas``. A Vector
+        column reaches the model as a matrix, a CSR matrix when its vectors are sparse (never
+        densified); its recorded size must be the model's ``n_features_in_``. Which Spark
+        type reaches the model as what: the user guide's inference page.
     output_col : str, default="prediction"
         Name of the added column. It must not exist yet.
     batch_size : int, optional
@@ -356,33 +368,39 @@ class _Columns:
 
 
 def _feature_columns(model, X, feature_cols, exclude):
-    """Spark column expressions for the model's features, matched by name where possible."""
-    from pyspark.ml.functions import vector_to_array
-
+    """Spark column expressions for the model's features, matched by name where possible,
+    and the names the UDF gives them (a string: one column, passed 1-D)."""
     kinds = spark_column_kinds(X.schema)
     names_in = getattr(model, "feature_names_in_", None)
-    if feature_cols is None and names_in is not None:
+    requested = FeatureColumns.of(feature_cols)
+    if requested is None and names_in is not None:
         missing = [c for c in names_in if c not in kinds]
         if missing:
             raise ColumnError(
                 f"The model was fitted on columns the DataFrame lacks: {missing}. Rename "
                 "them, or pass feature_cols=[...] to map columns by position."
             )
-        feature_cols = list(names_in)
+        requested = FeatureColumns(list(names_in))
     named = names_in is not None
     features = resolve_columns(
         kinds,
-        feature_cols=feature_cols,
+        feature_cols=None if requested is None else requested.names,
         exclude=[c for c in exclude if c],
         allow_vector=True,
-        allow_other=named,  # a model fitted on a DataFrame may encode non-numeric columns
+        allow_other=True,  # the model decides; a numbers-only model is refused below
     )
-    if len(features) == 1 and kinds[features[0]] == VECTOR:
-        name = features[0]
-        is_udt = type(X.schema[name].dataType).__name__ == "VectorUDT"
-        expr = vector_to_array(column(name)) if is_udt else column(name)
-        return _Columns([expr.cast("array<double>")], list(names_in) if named else None)
+    one_column = requested is not None and requested.one_column
     n_expected = getattr(model, "n_features_in_", None)
+    if len(features) == 1 and kinds[features[0]] == VECTOR:
+        field = X.schema[features[0]]
+        if is_vector_type(field.dataType):
+            check_vector_size(field, n_expected)
+        names = list(names_in) if named else None
+        return _Columns([column(features[0])], names)
+    if one_column:
+        kind = X.schema[features[0]].dataType.simpleString()
+        check_feature_types(model, kinds, features, one_column=True, kind=kind)
+        return _Columns([column(features[0])], features[0])
     if n_expected is not None and len(features) != n_expected:
         raise ColumnError(
             f"The model expects {n_expected} features; got {len(features)} feature columns "
@@ -391,7 +409,13 @@ def _feature_columns(model, X, feature_cols, exclude):
     if named and set(features) == set(names_in):
         features = list(names_in)  # matched by name: reorder to the fitted order
     check_string_features(model, kinds, features)
-    return _Columns([column(c) for c in features], list(names_in) if named else None)
+    if named:
+        names = list(names_in)
+    elif any(kinds[c] != NUMERIC for c in features):
+        names = list(features)  # a DataFrame of the columns' own types, by their names
+    else:
+        names = None
+    return _Columns([column(c) for c in features], names)
 
 
 class _PyfuncModel:

@@ -2,10 +2,12 @@
 
 The model travels to the executors once (:func:`~spark_sklearn_bridge._shipping.ship`), is
 integrity-checked, and is deserialized once per Python worker. Scoring runs in an Arrow-native
-iterator UDF (``arrow_udf``): only the feature columns travel to Python. All-numeric features
-become one float64 matrix without a pandas round trip; features of other types (strings,
-booleans, dates, nulls) become a pandas DataFrame, as ``toPandas`` would make it, for models
-that encode them (a Pipeline with a ColumnTransformer).
+iterator UDF (``arrow_udf``): only the feature columns travel to Python, and reach the model as
+:mod:`~spark_sklearn_bridge._model_input` says: all-numeric features as one float64 matrix
+without a pandas round trip; features of other types (strings, booleans, dates, nulls) as a
+pandas DataFrame, as ``toPandas`` would make it, for models that encode them; one column named
+by a string 1-D (text for a vectorizer); a Vector column as a matrix, sparse vectors as a CSR
+matrix. A sparse ``transform`` comes back as a Vector column.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .._frames import rebatch
-from .._schemas import is_clusterer, n_outputs, output_type
+from .._model_input import arrow_input
+from .._schemas import is_clusterer, n_outputs, output_type, sparse_output
 from .._serialization import dump_model
 from .._session import get_spark
 from .._shipping import ship
@@ -58,12 +61,17 @@ def predict_udf(
     batch_size : int, optional
         Rows per model call (input Arrow batches are concatenated up to it). Default 50,000;
         ``0`` calls the model once per Arrow batch.
-    feature_names : list of str, optional
+    feature_names : str or list of str, optional
         Names given to the columns before the model sees them. Default: the model's
         ``feature_names_in_`` (so models fitted on DataFrames see DataFrames). Batches of
         numeric columns reach the model as one float64 matrix (in a DataFrame with these
         names); batches with other types (strings, booleans with nulls, dates) as a pandas
         DataFrame of the columns' own types, as ``toPandas`` makes it, which needs the names.
+        A single name (a string) passes the one column 1-D, as ``ColumnTransformer`` does: a
+        pandas Series of that name (e.g. texts for a ``TfidfVectorizer`` pipeline); with
+        no names, a single text or binary column does the same for a model without
+        ``feature_names_in_``. A ``pyspark.ml`` Vector column reaches the model as a matrix,
+        a CSR matrix when its vectors are sparse.
     spark : SparkSession, optional
         Default: :func:`get_spark`.
 
@@ -99,7 +107,10 @@ def predict_udf(
     check_model_fitted(model, "predict_udf")
     if not hasattr(model, method):
         raise AttributeError(f"{type(model).__name__} has no method {method!r}.")
-    if feature_names is None:
+    one_column = isinstance(feature_names, str)
+    if one_column:
+        feature_names = [feature_names]
+    elif feature_names is None:
         names = getattr(model, "feature_names_in_", None)
         feature_names = list(names) if names is not None else None
     out_type = _return_type(model, method, return_type)
@@ -109,6 +120,7 @@ def predict_udf(
         model=ship(get_spark(spark), model, blob=blob, what="model"),
         method=method,
         feature_names=feature_names,
+        one_column=one_column,
         arrow_type=_arrow_type(out_type),
         batch_size=DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size),
         # A model that checks a signature (MLflow pyfunc) gets the columns' own types.
@@ -136,13 +148,23 @@ def _return_type(model, method, return_type):
     from pyspark.sql.types import DataType
 
     if return_type is not None:
+        if isinstance(return_type, str) and return_type.lower() == "vector":
+            return _vector_type()
         return DataType.fromDDL(return_type) if isinstance(return_type, str) else return_type
+    if method == "transform" and sparse_output(model):
+        return _vector_type()
     return output_type(
         method,
         classes=getattr(model, "classes_", None),
         outputs=n_outputs(model),
         clusterer=is_clusterer(model),
     )
+
+
+def _vector_type():
+    from pyspark.ml.linalg import VectorUDT
+
+    return VectorUDT()
 
 
 def _arrow_type(spark_type):
@@ -156,49 +178,27 @@ def _arrow_type(spark_type):
 
 
 # -------------------------------------------------------------- executors
-def _score_batches(batches, *, model, method, feature_names, arrow_type, batch_size, typed=False):
+def _score_batches(
+    batches, *, model, method, feature_names, arrow_type, batch_size, typed=False, one_column=False
+):
     """arrow_udf body: Arrow feature columns in, one Arrow column out, batch by batch."""
     score = getattr(model.load(), method)
-    convert = (
-        partial(_frame, names=feature_names) if typed else partial(_features, names=feature_names)
-    )
+    if typed:
+        convert = partial(_frame, names=feature_names)
+    else:
+        convert = partial(arrow_input, names=feature_names, one_column=one_column)
     with limit_task_threads():
         for X in rebatch(map(convert, batches), batch_size):
-            if feature_names is not None and not isinstance(X, pd.DataFrame):
-                X = pd.DataFrame(X, columns=feature_names, copy=False)
-            yield _to_arrow(score(X), arrow_type)
+            yield _to_arrow(score(_named(X, feature_names)), arrow_type)
 
 
-def _features(arrays, names):
-    """One batch's features: a float64 matrix when every column is numeric, else a frame."""
-    import pyarrow as pa
-
-    if not isinstance(arrays, (tuple, list)):
-        arrays = (arrays,)
-    if all(_numeric(a.type) for a in arrays) or (
-        len(arrays) == 1 and pa.types.is_list(arrays[0].type)
-    ):
-        return _matrix(arrays)
-    if names is None:
-        if all(_numeric(a.type) or pa.types.is_boolean(a.type) for a in arrays):
-            return _matrix(arrays)  # a model fitted on numpy saw booleans as 0 / 1
-        types = ", ".join(str(a.type) for a in arrays)
-        raise ValueError(
-            f"The feature columns include non-numeric types ({types}), and the model has no "
-            "feature names to build a DataFrame with: fit it on a pandas DataFrame (e.g. a "
-            "Pipeline that encodes those columns), or pass feature_names=[...]."
-        )
-    return _frame(arrays, names)
-
-
-def _numeric(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return (
-        pa.types.is_integer(arrow_type)
-        or pa.types.is_floating(arrow_type)
-        or (pa.types.is_decimal(arrow_type))
-    )
+def _named(X, names):
+    """A matrix of the named scalar columns as a DataFrame of those names (concatenated as a
+    matrix first: cheaper than concatenating frames)."""
+    matrix = isinstance(X, np.ndarray) and X.ndim == 2
+    if names is not None and matrix and X.shape[1] == len(names):
+        return pd.DataFrame(X, columns=names, copy=False)
+    return X
 
 
 def _frame(arrays, names):
@@ -210,38 +210,14 @@ def _frame(arrays, names):
     return pa.Table.from_arrays(list(arrays), names=list(names)).to_pandas()
 
 
-def _matrix(arrays):
-    """Arrow numeric feature columns (or one list column) -> a 2-D float64 array (null: NaN)."""
-    import pyarrow as pa
-
-    if not isinstance(arrays, (tuple, list)):
-        arrays = (arrays,)
-    if len(arrays) == 1 and pa.types.is_list(arrays[0].type):
-        column = arrays[0]
-        if column.null_count:
-            raise ValueError("The feature array column contains nulls.")
-        offsets = column.offsets.to_numpy()
-        widths = np.diff(offsets)
-        if len(widths) and (widths != widths[0]).any():
-            raise ValueError(
-                f"The feature array column has rows of different lengths ({sorted(set(widths))})."
-            )
-        values = column.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
-        return values.astype(np.float64, copy=False).reshape(len(column), -1)
-    return np.column_stack([_float64(a) for a in arrays])
-
-
-def _float64(array):
-    import pyarrow as pa
-
-    if not pa.types.is_floating(array.type):
-        array = array.cast(pa.float64())  # ints, decimals, booleans; nulls stay null
-    return array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-
-
 def _to_arrow(values, arrow_type):
     import pyarrow as pa
+    from scipy import sparse
 
+    if pa.types.is_struct(arrow_type):  # a Vector column: sparse rows stay sparse
+        return _vectors_to_arrow(values, arrow_type)
+    if sparse.issparse(values):
+        values = values.toarray()  # an array column was asked for: dense rows
     values = np.asarray(values)
     if values.ndim == 2 and pa.types.is_list(arrow_type):
         n, width = values.shape
@@ -251,3 +227,37 @@ def _to_arrow(values, arrow_type):
     if values.ndim == 2 and values.shape[1] == 1:
         values = values.ravel()
     return pa.array(values, type=arrow_type, from_pandas=True)
+
+
+def _vectors_to_arrow(values, arrow_type):
+    """A model output (CSR matrix, or a dense 2-D array) as a ``pyspark.ml`` Vector column:
+    the Vector type's struct, sparse rows sparse (type 0), dense rows dense (type 1)."""
+    import pyarrow as pa
+    from scipy import sparse
+
+    n = values.shape[0]
+    index_type, value_type = arrow_type.field("indices").type, arrow_type.field("values").type
+
+    def lists(offsets, flat, list_type):
+        return pa.ListArray.from_arrays(offsets, pa.array(flat), type=list_type)
+
+    if sparse.issparse(values):
+        matrix = values.tocsr()
+        offsets = pa.array(matrix.indptr.astype(np.int32))
+        columns = [
+            pa.array(np.zeros(n, dtype=np.int8)),
+            pa.array(np.full(n, matrix.shape[1], dtype=np.int32)),
+            lists(offsets, matrix.indices.astype(np.int32), index_type),
+            lists(offsets, matrix.data.astype(np.float64), value_type),
+        ]
+    else:
+        matrix = np.asarray(values, dtype=np.float64).reshape(n, -1)
+        width = matrix.shape[1]
+        offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
+        columns = [
+            pa.array(np.ones(n, dtype=np.int8)),
+            pa.nulls(n, pa.int32()),
+            pa.nulls(n, index_type),
+            lists(offsets, matrix.ravel(), value_type),
+        ]
+    return pa.StructArray.from_arrays(columns, fields=list(arrow_type))

@@ -16,9 +16,10 @@ from joblib import parallel_config
 from .._base import SPARK_CONSTRAINT, SparkEstimatorMixin
 from .._compat import Interval
 from .._inputs import (
-    check_string_features,
+    check_feature_types,
     collect_features,
     is_spark_dataframe,
+    resolve_columns,
     spark_column_kinds,
 )
 from .._jobs import cancel_on_exit, cluster_cores
@@ -38,7 +39,10 @@ EXTRA_DOC = """
         cluster's cores (``defaultParallelism``) divided by ``task_cpus``; 1 inside a task.
     feature_cols, label_col : optional
         Columns of a Spark DataFrame passed to ``fit`` (collected to the driver). Default
-        features: every column but the label, of any type (the estimator decides).
+        features: every column but the label, of any type (the estimator decides). A single
+        name (a string) passes that column 1-D (texts for a ``TfidfVectorizer`` pipeline); a
+        ``pyspark.ml`` Vector column becomes a matrix, a CSR matrix when its vectors are
+        sparse.
     mlflow : bool, default=False
         Log one parent run with one child run per candidate (params, fold scores) and the
         best estimator. Uses the active MLflow tracking URI.
@@ -118,12 +122,26 @@ class SparkSearchMixin(SparkEstimatorMixin):
                 super().fit(X, y, **params)
             self.n_spark_jobs_ = self.n_resumed_fits_ = 0
             return self
-        kinds = spark_column_kinds(X.schema) if is_spark_dataframe(X) else None
+        if is_spark_dataframe(X):  # strings for a numbers-only model: refused before the job
+            kinds = spark_column_kinds(X.schema)
+            features = resolve_columns(
+                kinds,
+                feature_cols=self.feature_cols,
+                label_col=self.label_col,
+                allow_vector=True,
+                allow_other=True,
+                default_any_type=True,
+            )
+            check_feature_types(
+                self.estimator,
+                kinds,
+                features,
+                one_column=isinstance(self.feature_cols, str),
+                kind=X.schema[features[0]].dataType.simpleString(),
+            )
         X, y = collect_features(
             X, y, feature_cols=self.feature_cols, label_col=self.label_col, what="The data"
         )
-        if kinds is not None:  # collected from Spark: refuse strings for numbers-only models
-            check_string_features(self.estimator, kinds, list(X.columns))
         spark = get_spark(self.spark)
         parallelism = self.parallelism or max(1, cluster_cores(spark) // (self.task_cpus or 1))
         backend = SearchBackend(
