@@ -10,6 +10,7 @@ MODULES = [
     "bench_search",
     "bench_joblib",
     "bench_text",
+    "bench_scale",
     "bench_spark_ml",
 ]
 

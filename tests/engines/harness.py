@@ -147,7 +147,9 @@ class Standalone:
             process.stop()
 
 
-def start_standalone(workdir: Path, n_workers: int = 2, memory: str = "1500m") -> Standalone:
+def start_standalone(
+    workdir: Path, n_workers: int = 2, memory: str = "1500m", cores: int = 1
+) -> Standalone:
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     port, ui_port = free_port(), free_port()
     master = _spawn(
@@ -171,7 +173,7 @@ def start_standalone(workdir: Path, n_workers: int = 2, memory: str = "1500m") -
             worker_dir = workdir / f"worker{i}"
             worker_dir.mkdir()
             worker = [spark_class, "org.apache.spark.deploy.worker.Worker", cluster.master_url]
-            worker += ["--cores", "1", "--memory", memory, "--host", "127.0.0.1"]
+            worker += ["--cores", str(cores), "--memory", memory, "--host", "127.0.0.1"]
             worker += ["--webui-port", str(free_port()), "--work-dir", str(worker_dir)]
             cluster.workers.append(_spawn(f"worker{i}", worker, workdir))
         _wait(
