@@ -97,7 +97,10 @@ def _row(case, method, seconds, ideal, fits, cpu, **extra):
         "fits": fits,
     }
     for part in ("driver", "jvm", "workers"):
-        row[f"{part} ms/fit"] = round(cpu[part] / fits * 1000, 2)
+        # Negative: processes that exited during the case took their counters with them
+        # (SparkTrials' and joblibspark's workers): not measurable this way.
+        ms = cpu[part] / fits * 1000
+        row[f"{part} ms/fit"] = round(ms, 2) if ms >= 0 else "n/a"
     row.update(extra)
     return row
 
