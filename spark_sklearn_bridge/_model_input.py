@@ -37,6 +37,7 @@ __all__ = [
     "check_text_column",
     "check_vector_size",
     "pandas_input",
+    "output_vectors",
     "spark_vectors",
     "takes_text",
     "vector_size",
@@ -296,6 +297,17 @@ def spark_vectors(values: pd.Series) -> pd.Series:
         return DenseVector(value["values"])
 
     return values.map(convert)
+
+
+def output_vectors(values: pd.Series) -> pd.Series:
+    """A Vector column's values as they arrived in ``mapInPandas`` (the struct as dicts),
+    in the form its output takes: pyspark 4.2 and later serialize ``pyspark.ml`` vectors
+    with the Vector type and refuse the struct; pyspark 4.1 takes the struct and fails on
+    vector objects (both measured; ``make test-min`` runs 4.1)."""
+    import pyspark
+
+    major, minor = (int(part) for part in pyspark.__version__.split(".")[:2])
+    return values if (major, minor) < (4, 2) else spark_vectors(values)
 
 
 def is_vector_values(values: pd.Series) -> bool:

@@ -24,7 +24,7 @@ from .._frames import (
     same_key,
 )
 from .._inputs import column, spark_column_kinds
-from .._model_input import is_vector_type, spark_vectors
+from .._model_input import is_vector_type, output_vectors
 from .._reserved import KNOWN, MODEL
 from .._schemas import is_clusterer, output_type
 from .._serialization import load_model
@@ -276,11 +276,11 @@ class PredictSpec:
         return group_output(model, X, self.method, self.classes)
 
     def kept(self, frame):
-        """The input columns of ``frame`` as the output keeps them: Vector columns arrive as
-        their struct's values and leave as Spark vectors."""
+        """The input columns of ``frame`` as the output keeps them (Vector columns in the
+        form the installed pyspark's output takes)."""
         out = frame[self.columns]
         for name in self.vector_columns:
-            out[name] = spark_vectors(out[name])
+            out[name] = output_vectors(out[name])
         return out
 
 
