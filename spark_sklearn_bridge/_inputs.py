@@ -343,17 +343,22 @@ def numeric_only(estimator) -> bool:
     return not (tags.categorical or tags.string)
 
 
-def check_feature_types(estimator, kinds: dict, features, one_column=False, **text) -> None:
+def check_feature_types(estimator, data, kinds: dict, features, one_column=False) -> None:
     """Refuse, before any job, feature columns of a type the model cannot take, naming them:
     non-numeric columns for a model that takes numbers only (:func:`check_string_features`)
     and, for ONE column named by a string, a non-text column for a model that reads text
-    (:func:`~spark_sklearn_bridge._model_input.check_text_column`; ``text`` gives its
-    ``kind`` (a Spark type's name) or pandas ``values``)."""
+    (:func:`~spark_sklearn_bridge._model_input.check_text_column`: by its Spark type, or
+    by its values when ``data`` is a pandas frame)."""
     from ._model_input import check_text_column
 
     check_string_features(estimator, kinds, features)
-    if one_column:
-        check_text_column(estimator, features[0], **text)
+    if not one_column:
+        return
+    name = features[0]
+    if is_spark_dataframe(data):
+        check_text_column(estimator, name, data.schema[name].dataType.simpleString())
+    else:
+        check_text_column(estimator, name, kinds[name], values=data[name])
 
 
 def check_string_features(estimator, kinds: dict, features) -> None:

@@ -288,13 +288,8 @@ class GroupedEstimator(
                 allow_vector=True,
                 allow_other=True,
             )
-            check_feature_types(
-                self.estimator,
-                kinds,
-                features,
-                one_column=isinstance(self.feature_cols, str),
-                kind=X.schema[features[0]].dataType.simpleString(),
-            )
+            one_column = isinstance(self.feature_cols, str)
+            check_feature_types(self.estimator, X, kinds, features, one_column)
             from pyspark.sql import functions as F
 
             data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
@@ -305,8 +300,8 @@ class GroupedEstimator(
             if all_sparse(frame, features):  # to Spark as one vector column, still sparse
                 vectors = sparse_vectors(frame, features)
                 frame = frame.drop(columns=features).assign(**{SPARSE_FEATURES: vectors})
-            packed = [SPARSE_FEATURES] if SPARSE_FEATURES in frame.columns else []
-            data = spark_frame_with_row_id(spark, frame, vector_cols=packed)
+            vector_cols = [SPARSE_FEATURES] if SPARSE_FEATURES in frame.columns else []
+            data = spark_frame_with_row_id(spark, frame, vector_cols=vector_cols)
             n_groups = (  # the progress bar's total
                 frame.groupby(group_cols, dropna=False, sort=False).ngroups
                 if progress_enabled(self.progress)
@@ -343,14 +338,8 @@ class GroupedEstimator(
             allow_vector=True,
             allow_other=True,
         )
-        check_feature_types(
-            self.estimator,
-            kinds,
-            features,
-            one_column=isinstance(self.feature_cols, str),
-            kind=kinds[features[0]],
-            values=frame[features[0]],
-        )
+        one_column = isinstance(self.feature_cols, str)
+        check_feature_types(self.estimator, frame, kinds, features, one_column)
         check_key_values(frame, group_cols)
         return frame, features
 

@@ -398,8 +398,7 @@ def _feature_columns(model, X, feature_cols, exclude):
         names = list(names_in) if named else None
         return _Columns([column(features[0])], names)
     if one_column:
-        kind = X.schema[features[0]].dataType.simpleString()
-        check_feature_types(model, kinds, features, one_column=True, kind=kind)
+        check_feature_types(model, X, kinds, features, one_column=True)
         return _Columns([column(features[0])], features[0])
     if n_expected is not None and len(features) != n_expected:
         raise ColumnError(

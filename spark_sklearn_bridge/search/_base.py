@@ -132,13 +132,8 @@ class SparkSearchMixin(SparkEstimatorMixin):
                 allow_other=True,
                 default_any_type=True,
             )
-            check_feature_types(
-                self.estimator,
-                kinds,
-                features,
-                one_column=isinstance(self.feature_cols, str),
-                kind=X.schema[features[0]].dataType.simpleString(),
-            )
+            one_column = isinstance(self.feature_cols, str)
+            check_feature_types(self.estimator, X, kinds, features, one_column)
         X, y = collect_features(
             X, y, feature_cols=self.feature_cols, label_col=self.label_col, what="The data"
         )
