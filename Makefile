@@ -56,7 +56,7 @@ test-cluster: $(STAMP)
 # Every paradigm on the declared lower bounds (.ci/min-versions.txt): each bound is tested.
 test-min: $(STAMP_MIN)
 	$(VENV_MIN)/bin/python -m pytest -q tests/test_parallel.py tests/test_search.py \
-		tests/test_text_and_sparse.py \
+		tests/test_text_and_sparse.py tests/test_spark_ml_preprocessing.py \
 		tests/test_grouped.py tests/test_batch_predict.py tests/test_spark_ml.py tests/test_trust.py
 
 docs: $(STAMP)

@@ -211,8 +211,12 @@ def test_unsupported_things_are_named(spark, diabetes):
         UnsupportedEstimatorError, match="SVR has no pyspark.ml counterpart.*LinearRegression"
     ):
         SparkMLEstimator(svm.SVR()).fit(X, y)
-    with pytest.raises(UnsupportedEstimatorError, match=r"max_depth=None"):
-        SparkMLEstimator(ensemble.RandomForestRegressor()).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match=r"max_depth=40.*at most 30 deep"):
+        SparkMLEstimator(ensemble.RandomForestRegressor(max_depth=40)).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match=r"loss='squared_hinge'.*hinge loss"):
+        SparkMLEstimator(svm.LinearSVC()).fit(X, y > 150)
+    with pytest.raises(UnsupportedEstimatorError, match=r"min_samples_split=4"):
+        SparkMLEstimator(tree.DecisionTreeRegressor(min_samples_split=4)).fit(X, y)
     with pytest.raises(UnsupportedEstimatorError, match=r"positive=True"):
         SparkMLEstimator(linear_model.LinearRegression(positive=True)).fit(X, y)
     with pytest.raises(UnsupportedEstimatorError, match="Only the last step"):
@@ -221,7 +225,9 @@ def test_unsupported_things_are_named(spark, diabetes):
         )
     with pytest.raises(NotFittedError):
         SparkMLEstimator(linear_model.Ridge()).predict(X)
-    assert "Ridge" in supported_estimators() and len(supported_estimators()) == 16
+    # 16 models and vector transformers, 7 more preprocessing steps, and ColumnTransformer
+    assert {"Ridge", "OneHotEncoder", "ColumnTransformer"} <= set(supported_estimators())
+    assert len(supported_estimators()) == 24
 
 
 def test_digits_multinomial_agreement(spark):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -36,7 +37,17 @@ from .._reserved import FEATURES, INPUT_PREFIX, LABEL, ROW_ID, ROWS
 from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from ..exceptions import ColumnError, UnsupportedEstimatorError
-from ._registry import REGISTRY, FitInfo, label_index, pipeline_steps
+from ._compose import apply_preprocessing, fit_preprocessing
+from ._preprocessing import NUMERIC, raw_col
+from ._registry import (
+    REGISTRY,
+    FitInfo,
+    check_depth_cap,
+    label_index,
+    pipeline_steps,
+    split_steps,
+    step_kind,
+)
 
 __all__ = ["SparkMLEstimator"]
 
@@ -73,7 +84,7 @@ def _last_step_has(name):
 
 def _last_step_kind(*kinds):
     def check(self):
-        return REGISTRY[type(pipeline_steps(self.estimator)[-1])].kind in kinds
+        return step_kind(pipeline_steps(self.estimator)[-1]) in kinds
 
     return check
 
@@ -193,10 +204,10 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         from pyspark.ml.feature import VectorAssembler
         from pyspark.sql import functions as F
 
-        steps = pipeline_steps(self.estimator)  # unsupported estimators fail before any job
-        kind = REGISTRY[type(steps[-1])].kind
+        prefix, rest = split_steps(self.estimator)  # unsupported steps fail before any job
+        kind = step_kind(rest[-1][1]) if rest else "transformer"
         spark = get_spark(self.spark)
-        data, label = self._as_spark(spark, X, y, kind)
+        data, label = self._as_spark(spark, X, y, kind, keep_frame=bool(prefix))
         # Column names are checked on the user's frame; a local frame is ours (helper columns).
         kinds = spark_column_kinds(data.schema, check_names=is_spark_dataframe(X))
         features = resolve_columns(
@@ -204,39 +215,55 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             feature_cols=self._feature_setting(X),
             label_col=label,
             exclude=[ROW_ID],
+            allow_other=bool(prefix),
+            default_any_type=bool(prefix),
         )
+        raw = [raw_col(c, data.schema[c].dataType) for c in features]
+        # One pass over the data for the label's statistics, the columns' bad values and the
+        # first round of the preprocessing's statistics (one more pass per further round).
+        stats_exprs = {}
+        if label is not None:
+            stats_exprs["null_labels"] = F.sum(column(label).isNull().cast("long"))
+        if label is not None and kind == "classifier":
+            stats_exprs["labels"] = F.collect_set(column(label))
+        elif label is not None:
+            stats_exprs["invalid_labels"] = _n_invalid(column(label))
+            stats_exprs["y_std"] = F.stddev_pop(column(label))
+        stats = {}
+
+        def check_first_pass(values, ctx):
+            stats.update(zip(stats_exprs, values), n=ctx.n)
+            check_not_empty(ctx.n, "The training data")
+            _check_label(stats, label)
+
+        fitted_prefix, model_inputs, ctx = fit_preprocessing(
+            data,
+            Pipeline(prefix) if prefix else None,
+            raw,
+            list(stats_exprs.values()),
+            named=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
+            on_first_pass=check_first_pass,
+        )
+        _check_model_inputs(model_inputs, ctx)
+        classes = np.array(sorted(stats["labels"])) if kind == "classifier" else None
+        inputs = [f"{INPUT_PREFIX}{i}" for i in range(len(model_inputs))]
         # Spark ML reads columns by unquoted name and writes its own (prediction,
         # probability, ...): it sees only helper columns, so any user name works.
-        inputs = [f"{INPUT_PREFIX}{i}" for i in range(len(features))]
-        columns = [column(c).cast("double").alias(i) for c, i in zip(features, inputs)]
-        # One pass over the data for everything the translation and the checks need.
-        stats_exprs = [F.count(F.lit(1)).alias("n")]
-        stats_exprs += [_n_invalid(column(c)).alias(i) for c, i in zip(features, inputs)]
-        if label is not None:
-            stats_exprs.append(F.sum(column(label).isNull().cast("long")).alias("null_labels"))
-        if label is not None and kind == "classifier":
-            stats_exprs.append(F.collect_set(column(label)).alias("labels"))
-        elif label is not None:
-            stats_exprs.append(_n_invalid(column(label)).alias("invalid_labels"))
-            stats_exprs.append(F.stddev_pop(column(label)).alias("y_std"))
-        stats = data.select(*stats_exprs).first()
-        check_not_empty(int(stats["n"]), "The training data")
-        _check_valid(stats, features, inputs, label)
-        classes = np.array(sorted(stats["labels"])) if kind == "classifier" else None
+        columns = [c.expr.cast("double").alias(i) for c, i in zip(model_inputs, inputs)]
         if classes is not None:
             columns.append(label_index(column(label), classes).alias(LABEL))
         elif label is not None:
             columns.append(column(label).cast("double").alias(LABEL))
         data = data.select(*columns)
         fit_info = FitInfo(
-            n=int(stats["n"]),
-            y_std=float(stats["y_std"] or 0.0) if kind == "regressor" else 1.0,
+            n=ctx.n,
+            y_std=float(stats.get("y_std") or 0.0) if kind == "regressor" else 1.0,
             n_classes=len(classes) if classes is not None else 0,
-            n_features=len(features),
+            n_features=len(model_inputs),
         )
         stages = [VectorAssembler(inputCols=inputs, outputCol=FEATURES, handleInvalid="error")]
         groups = []
-        for index, step in enumerate(steps):
+        for index, (_, step) in enumerate(rest):
             fit_info.out = f"{FEATURES}{index}"
             translated = REGISTRY[type(step)].translate(step, fit_info)
             translated = translated if isinstance(translated, list) else [translated]
@@ -245,6 +272,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             if REGISTRY[type(step)].kind == "transformer":
                 fit_info.col = fit_info.out
         spark_model = SparkPipeline(stages=stages).fit(data)
+        if rest:
+            check_depth_cap(rest[-1][1], spark_model.stages[-1])
         self._set_fitted(
             spark_model,
             features=features,
@@ -253,11 +282,23 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             stage_groups=groups,
             output_col=fit_info.col,
             named_input=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
+            prefix=fitted_prefix,
+            raw_kinds={c.name: [c.kind, c.dtype] for c in raw},
         )
         return self
 
     def _set_fitted(
-        self, spark_model, *, features, classes, kind, stage_groups, output_col, named_input
+        self,
+        spark_model,
+        *,
+        features,
+        classes,
+        kind,
+        stage_groups,
+        output_col,
+        named_input,
+        prefix=None,
+        raw_kinds=None,
     ):
         self.spark_model_ = spark_model
         self._stage_groups = stage_groups
@@ -265,6 +306,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         self._kind = kind
         self._named_input = named_input
         self._features = list(features)  # the Spark columns the pipeline reads
+        self._prefix = prefix  # fitted preprocessing (a scikit-learn Pipeline) or None
+        self._raw_kinds = raw_kinds or {c: [NUMERIC, "float64"] for c in features}
         self.n_features_in_ = len(features)
         if named_input:
             self.feature_names_in_ = np.asarray(features, dtype=object)
@@ -279,23 +322,45 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             return self.feature_cols
         return None
 
-    def _as_spark(self, spark, X, y, kind):
-        """Spark input as is; local input validated as scikit-learn validates it, then sent."""
+    def _as_spark(self, spark, X, y, kind, keep_frame=False):
+        """Spark input as is; local input validated as scikit-learn validates it, then sent.
+
+        ``keep_frame``: the preprocessing takes any column type (strings for encoders), so
+        a pandas DataFrame is sent with its own dtypes, as a ColumnTransformer would see it.
+        """
         from sklearn.utils.multiclass import check_classification_targets
-        from sklearn.utils.validation import validate_data
+        from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
         supervised = kind in ("regressor", "classifier")
         if is_spark_dataframe(X):
             check_y_none(X, y)
             return X, (self.label_col if supervised else None)
         check_not_empty(n_rows(X), "The training data")
-        if not supervised:
-            frame = self._local_frame(validate_data(self, X, reset=True))
-            return spark_frame_with_row_id(spark, frame), None
-        X, y = validate_data(self, X, y, reset=True, y_numeric=kind == "regressor")
+        if not keep_frame:
+            if not supervised:
+                frame = self._local_frame(validate_data(self, X, reset=True))
+                return spark_frame_with_row_id(spark, frame), None
+            X, y = validate_data(self, X, y, reset=True, y_numeric=kind == "regressor")
+            frame = self._local_frame(X)
+        else:
+            if isinstance(X, pd.DataFrame):
+                validate_data(self, X, reset=True, skip_check_array=True)
+                frame = X.reset_index(drop=True)
+            else:
+                X = validate_data(self, X, reset=True, dtype=None, ensure_all_finite=False)
+                frame = self._local_frame(X)
+            if not supervised:
+                return spark_frame_with_row_id(spark, frame), None
+            y = check_array(
+                y,
+                ensure_2d=False,
+                dtype="numeric" if kind == "regressor" else None,
+                input_name="y",
+            )
+            check_consistent_length(frame, y)
         if kind == "classifier":
             check_classification_targets(y)
-        frame = self._local_frame(X).assign(**{LABEL + "_in": y})
+        frame = frame.assign(**{LABEL + "_in": y})
         return spark_frame_with_row_id(spark, frame), LABEL + "_in"
 
     def _local_frame(self, X) -> pd.DataFrame:
@@ -307,7 +372,10 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
 
     def _mirror(self):
         """Copy the Spark model's learned values onto scikit-learn attribute names."""
-        exported = self._export(len(self._stage_groups) - 1)
+        if self._stage_groups:
+            exported = self._export(len(self._stage_groups) - 1)
+        else:  # preprocessing only: its last fitted step
+            exported = self._prefix.steps[-1][1]
         if exported is None:
             model = self.spark_model_.stages[-1]
             if hasattr(model, "featureImportances"):
@@ -335,9 +403,9 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             The model has no faithful scikit-learn export.
         """
         self._check_fitted()
-        steps = pipeline_steps(self.estimator)
-        exported = []
-        for index, step in enumerate(steps):
+        _, rest = split_steps(self.estimator)
+        exported = [copy.deepcopy(s) for _, s in self._prefix.steps] if self._prefix else []
+        for index, (_, step) in enumerate(rest):
             model = self._export(index)
             if model is None:
                 raise UnsupportedEstimatorError(
@@ -352,7 +420,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         return exported[0]
 
     def _export(self, index):
-        step = pipeline_steps(self.estimator)[index]
+        """The ``index``-th step after the preprocessing, exported (None: no export)."""
+        step = split_steps(self.estimator)[1][index][1]
         export = REGISTRY[type(step)].export
         if export is None:
             return None
@@ -360,8 +429,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         est = clone(step)
         export(est, stages, getattr(self, "classes_", None))
         if index == 0:
-            est.n_features_in_ = self.n_features_in_
-            if self._named_input:  # fitted on named columns: the export checks names too
+            est.n_features_in_ = len(self.spark_model_.stages[0].getInputCols())
+            if self._named_input and self._prefix is None:  # the export checks names too
                 est.feature_names_in_ = self.feature_names_in_
         return est
 
@@ -405,7 +474,13 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
 
             if isinstance(X, pd.DataFrame) and set(self._features) <= set(X.columns):
                 X = X[self._features]  # a wider frame: its feature columns, by name
-            frame = pd.DataFrame(validate_data(self, X, reset=False), columns=self._features)
+            if self._prefix is not None and isinstance(X, pd.DataFrame):
+                validate_data(self, X, reset=False, skip_check_array=True)
+                frame = X.set_axis(self._features, axis=1).reset_index(drop=True)
+            else:
+                options = {} if self._prefix is None else dict(dtype=None, ensure_all_finite=False)
+                X = validate_data(self, X, reset=False, **options)
+                frame = pd.DataFrame(X, columns=self._features)
             data = spark_frame_with_row_id(spark, frame)
         else:
             data = X
@@ -425,7 +500,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         inputs = self.spark_model_.stages[0].getInputCols()
         packed = data.select(
             F.struct(*[column(c) for c in data.columns]).alias(ROWS),
-            *[column(c).cast("double").alias(i) for c, i in zip(self._features, inputs)],
+            *[c.expr.cast("double").alias(i) for c, i in zip(self._model_inputs(data), inputs)],
         )
         out = self.spark_model_.transform(packed)
         if what == "transform":
@@ -446,6 +521,19 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         rows = to_pandas(result.select(ROW_ID, name)).sort_values(ROW_ID)
         values = rows[name].to_list()
         return np.vstack(values) if what in ("transform", "probability") else np.asarray(values)
+
+    def _model_inputs(self, data) -> list:
+        """The model's input columns over ``data``: the fitted preprocessing applied to the
+        feature columns, which must have the kinds (numeric, string) they had in fit."""
+        raw = [raw_col(c, data.schema[c].dataType) for c in self._features]
+        for col in raw:
+            fitted_kind = self._raw_kinds[col.name][0]
+            if col.kind != fitted_kind:
+                raise ColumnError(
+                    f"Column {col.name!r} is {col.kind} here but was {fitted_kind} when the "
+                    "model was fitted."
+                )
+        return raw if self._prefix is None else apply_preprocessing(self._prefix, raw)
 
     def _check_fitted(self):
         check_fitted(self, "spark_model_")
@@ -468,6 +556,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         self.spark_model_.write().save(spark_uri(path) + "/spark_model")
         params = {**self.get_params(deep=False), "spark": None}
         classes = getattr(self, "classes_", None)
+        prefix = self._prefix
         directory.write_json(
             "metadata.json",
             {
@@ -478,6 +567,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
                 "stage_groups": self._stage_groups,
                 "output_col": self._output_col,
                 "named_input": self._named_input,
+                "prefix": None if prefix is None else dump_model(prefix, serializer).hex(),
+                "raw_kinds": self._raw_kinds,
             },
         )
 
@@ -488,11 +579,14 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         metadata = json.loads(files["metadata.json"])
         params_blob = bytes.fromhex(metadata["params"])
         classes = metadata["classes"]
+        prefix = metadata.get("prefix")
+        prefix = bytes.fromhex(prefix) if prefix else None
         if not allow_pickle:
             refuse_pickles(
                 {
                     "parameters (metadata.json)": params_blob,
                     "classes (metadata.json)": bytes.fromhex(classes) if classes else None,
+                    "preprocessing (metadata.json)": prefix,
                 }
             )
         params = load_model(params_blob, what="saved parameters", trusted=trusted)
@@ -510,6 +604,8 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             stage_groups=metadata["stage_groups"],
             output_col=metadata["output_col"],
             named_input=metadata["named_input"],
+            prefix=(load_model(prefix, what="preprocessing", trusted=trusted) if prefix else None),
+            raw_kinds=metadata.get("raw_kinds"),
         )
         return model
 
@@ -528,22 +624,34 @@ def _n_invalid(col):
     return F.sum((x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))).cast("long"))
 
 
-def _check_valid(stats, features, inputs, label) -> None:
-    """Refuse what scikit-learn refuses (NaN / infinite input, missing labels), naming the
-    column, instead of a Spark ML error from the middle of the fit."""
-    for feature, name in zip(features, inputs):
-        if stats[name]:
-            raise ValueError(
-                f"Input X: feature column {feature!r} has {stats[name]} null, NaN or infinite "
-                "values; scikit-learn refuses them too. Impute or drop them first (e.g. "
-                "df.na.drop(subset=[...]) or a SimpleImputer fitted beforehand)."
-            )
-    bad = stats["null_labels"] if label is not None else 0
-    if label is not None and "invalid_labels" in stats.asDict():
-        bad = stats["invalid_labels"]
+def _check_label(stats, label) -> None:
+    """Refuse missing labels (and, for a regressor, NaN or infinite ones), naming the column,
+    instead of a Spark ML error from the middle of the fit."""
+    if label is None:
+        return
+    bad = stats.get("invalid_labels", stats["null_labels"])
     if bad:
         raise ValueError(
             f"Input y: label column {label!r} has {bad} null"
-            + (", NaN or infinite" if "invalid_labels" in stats.asDict() else "")
+            + (", NaN or infinite" if "invalid_labels" in stats else "")
             + " values; drop those rows first."
         )
+
+
+def _check_model_inputs(model_inputs, ctx) -> None:
+    """Refuse what scikit-learn's model would refuse (text, NaN, infinities), naming the
+    column, before the model's Spark job."""
+    for col in model_inputs:
+        if col.kind != NUMERIC:
+            raise ColumnError(
+                f"Column {col.name!r} ({col.kind}) would reach the model unencoded. Encode it "
+                "(OneHotEncoder or OrdinalEncoder in a ColumnTransformer), or leave it out of "
+                "feature_cols."
+            )
+        bad = ctx.n_bad(col)
+        if bad:
+            raise ValueError(
+                f"Input X: feature column {col.name!r} has {bad} null, NaN or infinite "
+                "values; scikit-learn refuses them too. Impute or drop them first (e.g. "
+                "df.na.drop(subset=[...]), or a SimpleImputer in the estimator's Pipeline)."
+            )

@@ -23,18 +23,22 @@ data, where neither converges within ``max_iter``, their coefficients differ.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn import cluster, decomposition, ensemble, linear_model, preprocessing, svm, tree
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from .._base import python_scalar
 from .._reserved import FEATURES, LABEL
 from ..exceptions import UnsupportedEstimatorError
+from ._compose import check_supported
+from ._preprocessing import PREPROCESSING
 
-__all__ = ["REGISTRY", "FitInfo", "Translation", "pipeline_steps"]
+__all__ = ["REGISTRY", "FitInfo", "Translation", "pipeline_steps", "split_steps", "step_kind"]
 
 
 @dataclass
@@ -74,13 +78,35 @@ def _check(est, name, allowed, why):
         )
 
 
+#: pyspark.ml's deepest tree; scikit-learn's max_depth=None (unbounded) is capped there.
+MAX_SPARK_DEPTH = 30
+
+
 def _depth(est):
-    if est.max_depth is None or est.max_depth > 30:
+    if est.max_depth is not None and est.max_depth > MAX_SPARK_DEPTH:
         raise UnsupportedEstimatorError(
             f"{type(est).__name__}(max_depth={est.max_depth!r}): pyspark.ml trees are at most "
-            "30 deep; set max_depth to an int <= 30."
+            f"{MAX_SPARK_DEPTH} deep; set max_depth to an int <= {MAX_SPARK_DEPTH} (or None, "
+            "which is capped there)."
         )
-    return int(est.max_depth)
+    return MAX_SPARK_DEPTH if est.max_depth is None else int(est.max_depth)
+
+
+def check_depth_cap(est, spark_model) -> None:
+    """After a fit with max_depth=None: warn if a tree reached Spark's cap, the only case in
+    which the result can differ from scikit-learn's unbounded tree."""
+    if getattr(est, "max_depth", 0) is not None or not hasattr(est, "min_samples_leaf"):
+        return
+    trees = getattr(spark_model, "trees", None) or [spark_model]
+    deepest = max(int(t.depth) for t in trees)
+    if deepest >= MAX_SPARK_DEPTH:
+        warnings.warn(
+            f"{type(est).__name__}(max_depth=None): a tree reached pyspark.ml's depth cap of "
+            f"{MAX_SPARK_DEPTH}, so it can differ from scikit-learn's unbounded tree; set "
+            "max_depth, or min_samples_leaf, to bound it explicitly.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _subset_strategy(est):
@@ -96,9 +122,11 @@ def _subset_strategy(est):
     raise UnsupportedEstimatorError(f"{type(est).__name__}(max_features={value!r}) unsupported.")
 
 
-def _seed(est):
+def _seed(est) -> dict:
+    """``seed=`` for the Spark stage: the estimator's int random_state, else nothing (Spark
+    draws its own; a seed of None fails on Spark Connect)."""
     state = getattr(est, "random_state", None)
-    return int(state) if isinstance(state, (int, np.integer)) else None
+    return {"seed": int(state)} if isinstance(state, (int, np.integer)) else {}
 
 
 # ------------------------------------------------------------- linear models
@@ -210,10 +238,10 @@ def _decision_tree(est, fit):
     if isinstance(est, tree.DecisionTreeClassifier):
         _check(est, "criterion", ["gini", "entropy"], "Spark supports gini and entropy.")
         return DecisionTreeClassifier(
-            impurity=est.criterion, seed=_seed(est), **_tree_params(est, fit)
+            impurity=est.criterion, **_seed(est), **_tree_params(est, fit)
         )
     _check(est, "criterion", ["squared_error"], "Spark's regression trees use variance.")
-    return DecisionTreeRegressor(impurity="variance", seed=_seed(est), **_tree_params(est, fit))
+    return DecisionTreeRegressor(impurity="variance", **_seed(est), **_tree_params(est, fit))
 
 
 def _random_forest(est, fit):
@@ -224,7 +252,7 @@ def _random_forest(est, fit):
         numTrees=int(est.n_estimators),
         bootstrap=bool(est.bootstrap),
         featureSubsetStrategy=_subset_strategy(est),
-        seed=_seed(est),
+        **_seed(est),
         **_tree_params(est, fit),
     )
     if isinstance(est, ensemble.RandomForestClassifier):
@@ -242,7 +270,7 @@ def _gradient_boosting(est, fit):
         maxIter=int(est.n_estimators),
         stepSize=float(est.learning_rate),
         subsamplingRate=float(est.subsample),
-        seed=_seed(est),
+        **_seed(est),
         featureSubsetStrategy=_subset_strategy(est),
         **_tree_params(est, fit),
     )
@@ -268,7 +296,7 @@ def _kmeans(est, fit):
         k=int(est.n_clusters),
         maxIter=int(est.max_iter),
         tol=float(est.tol),
-        seed=_seed(est),
+        **_seed(est),
         initMode="k-means||" if est.init == "k-means++" else "random",
         featuresCol=fit.col,
     )
@@ -285,16 +313,20 @@ def _pca(est, fit):
     from pyspark.ml.feature import PCA, StandardScaler
 
     _check(est, "whiten", [False], "Spark's PCA does not whiten.")
-    if not isinstance(est.n_components, (int, np.integer)):
+    k = est.n_components
+    if k is None:  # scikit-learn keeps min(n_samples, n_features) components
+        k = min(fit.n, fit.n_features)
+    if not isinstance(k, (int, np.integer)):
         raise UnsupportedEstimatorError(
-            f"PCA(n_components={est.n_components!r}): Spark's PCA needs an int n_components."
+            f"PCA(n_components={est.n_components!r}): Spark's PCA needs an int (or None) "
+            "n_components; a variance fraction or 'mle' is not translated."
         )
     # Spark's PCA projects without centering; scikit-learn centers first.
     return [
         StandardScaler(
             withMean=True, withStd=False, inputCol=fit.col, outputCol=fit.out + "_centered"
         ),
-        PCA(k=int(est.n_components), inputCol=fit.out + "_centered", outputCol=fit.out),
+        PCA(k=int(k), inputCol=fit.out + "_centered", outputCol=fit.out),
     ]
 
 
@@ -401,7 +433,7 @@ def supported_estimators() -> list:
     -------
     list of str
         Sorted class names; a Pipeline of transformers among them ending in any of them is
-        supported too.
+        supported too (preprocessing first, including ColumnTransformers of it).
 
     Examples
     --------
@@ -409,29 +441,54 @@ def supported_estimators() -> list:
     >>> "Ridge" in supported_estimators()
     True
     """
-    return sorted(cls.__name__ for cls in REGISTRY)
+    return sorted({cls.__name__ for cls in [*REGISTRY, *PREPROCESSING, ColumnTransformer]})
 
 
-def pipeline_steps(estimator) -> list:
-    """The estimator's steps (one, or a Pipeline's), each checked against the registry."""
+def split_steps(estimator) -> tuple[list, list]:
+    """The estimator's steps as ``(prefix, rest)``, each a list of ``(name, step)``.
+
+    ``prefix``: the leading preprocessing translated column by column (ColumnTransformer,
+    encoders, imputers, scalers, ... see ``_preprocessing``); ``rest``: the steps translated
+    to pyspark.ml stages on the assembled feature vector (PCA and what follows it, and the
+    model), each checked against the registry.
+    """
     if isinstance(estimator, Pipeline):
-        steps = [s for _, s in estimator.steps]
+        named = [(n, s) for n, s in estimator.steps if s not in (None, "passthrough")]
     else:
-        steps = [estimator]
-    steps = [s for s in steps if s not in (None, "passthrough")]
-    for position, step in enumerate(steps):
-        if type(step) not in REGISTRY:
+        named = [("step", estimator)]
+    prefix = []
+    for name, step in named:
+        if not (isinstance(step, (ColumnTransformer, Pipeline)) or type(step) in PREPROCESSING):
+            break
+        check_supported(step)  # a part with no translation is named
+        prefix.append((name, step))
+    rest = named[len(prefix) :]
+    for position, (_, step) in enumerate(rest):
+        if isinstance(step, (ColumnTransformer, Pipeline)) or type(step) not in REGISTRY:
+            where = " after a pyspark.ml step (PCA)" if isinstance(step, ColumnTransformer) else ""
             raise UnsupportedEstimatorError(
-                f"{type(step).__name__} has no pyspark.ml counterpart here. Supported: "
+                f"{type(step).__name__}{where} has no pyspark.ml counterpart here. Supported: "
                 f"{', '.join(supported_estimators())} (and a Pipeline of them)."
             )
         kind = REGISTRY[type(step)].kind
-        if position < len(steps) - 1 and kind != "transformer":
+        if position < len(rest) - 1 and kind != "transformer":
             raise UnsupportedEstimatorError(
                 f"Only the last step of a Pipeline may be a {kind}; "
-                f"{type(step).__name__} is step {position}."
+                f"{type(step).__name__} is step {len(prefix) + position}."
             )
-    return steps
+    return prefix, rest
+
+
+def pipeline_steps(estimator) -> list:
+    """The estimator's steps (one, or a Pipeline's), checked as :func:`split_steps` does."""
+    prefix, rest = split_steps(estimator)
+    return [step for _, step in prefix + rest]
+
+
+def step_kind(step) -> str:
+    """``regressor``, ``classifier``, ``clusterer`` or ``transformer``."""
+    translation = REGISTRY.get(type(step))
+    return translation.kind if translation is not None else "transformer"
 
 
 def label_index(column, classes):

@@ -1,0 +1,631 @@
+"""scikit-learn preprocessing fitted with Spark aggregates and applied as Spark columns.
+
+Each supported transformer has one :class:`Prep` entry in :data:`PREPROCESSING`:
+
+- ``aggregates(est, cols)``: the Spark aggregate expressions its fit needs (one pass over the
+  data, shared with every other transformer that fits in the same round);
+- ``build(est, cols, values, ctx)``: the fitted scikit-learn transformer made from those
+  values, with scikit-learn's own semantics (category order, missing values, ties, dropped
+  empty columns), so :meth:`SparkMLEstimator.to_sklearn` returns it as is;
+- ``apply(fitted, cols)``: the fitted transformer as Spark column expressions, used both for
+  the rest of the fit and at predict time (the fitted scikit-learn object is the only state:
+  it is what is saved).
+
+The statistics are exact, as scikit-learn's: medians and quantiles use Spark's exact
+``percentile`` (not ``approxQuantile``), most-frequent ties go to the smallest value, and
+categories are sorted as Python sorts them (Spark compares strings by UTF-8 bytes, which is
+code-point order). Where the two libraries cannot agree a parameter is refused by name.
+
+A fitted transformer is built by fitting a clone of the user's transformer on a few
+synthetic rows that carry exactly the statistics measured on Spark (the category lists, a
+column's min and max, an imputer's value), then setting the sample counts: every fitted
+attribute is scikit-learn's own, no private attribute is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from sklearn import impute, preprocessing
+from sklearn.base import clone
+
+from .._base import python_scalar
+from ..exceptions import UnsupportedEstimatorError
+
+__all__ = ["PREPROCESSING", "Col", "FitContext", "Prep", "raw_col"]
+
+NUMERIC, STRING = "numeric", "string"
+
+
+@dataclass(frozen=True)
+class Col:
+    """One feature as a Spark expression, with what scikit-learn would see of it.
+
+    ``kind`` is ``"numeric"`` or ``"string"`` (anything else is refused when consumed);
+    ``dtype`` the pandas dtype ``toPandas`` gives the raw column (categories keep it);
+    ``raw`` the input column's name while the value is still the raw column (its null / NaN /
+    infinity counts come from the first pass), ``None`` once a transformer produced it
+    (every transformer here produces finite numbers or refuses).
+    """
+
+    name: str
+    expr: object
+    kind: str
+    dtype: str = "float64"
+    raw: str | None = None
+
+    def value(self):
+        """The value, with Spark's nulls and (numeric) NaNs both as null."""
+        from pyspark.sql import functions as F
+
+        if self.kind != NUMERIC:
+            return self.expr
+        x = self.expr.cast("double")
+        return F.when(F.isnan(x), F.lit(None)).otherwise(x)
+
+    def missing(self):
+        """True where scikit-learn would see a missing value (None or NaN)."""
+        from pyspark.sql import functions as F
+
+        if self.kind != NUMERIC:
+            return self.expr.isNull()
+        return self.expr.isNull() | F.isnan(self.expr.cast("double"))
+
+
+def raw_col(name: str, spark_type) -> Col:
+    """The :class:`Col` of an input column, from its Spark type."""
+    from pyspark.sql import types as T
+
+    from .._inputs import column
+
+    if isinstance(spark_type, T.BooleanType):
+        kind, dtype = NUMERIC, "bool"
+    elif isinstance(spark_type, T.IntegralType):
+        kind, dtype = NUMERIC, "int64"
+    elif isinstance(spark_type, T.NumericType):
+        kind, dtype = NUMERIC, "float64"
+    elif isinstance(spark_type, T.StringType):
+        kind, dtype = STRING, "object"
+    else:
+        kind, dtype = spark_type.simpleString(), "object"
+    return Col(name, column(name), kind, dtype, raw=name)
+
+
+@dataclass
+class FitContext:
+    """What the first pass measured: the row count and each raw column's bad values."""
+
+    n: int = 0
+    named: bool = True  # the input has column names (a DataFrame), as scikit-learn sees it
+    missing: dict = field(default_factory=dict)  # raw column -> null or NaN count
+    infinite: dict = field(default_factory=dict)  # raw numeric column -> +-inf count
+
+    def first_pass(self, cols) -> list:
+        """Aggregates of the first pass: per raw numeric or string column, its bad values."""
+        from pyspark.sql import functions as F
+
+        exprs = []
+        for c in cols:
+            if c.kind in (NUMERIC, STRING):
+                exprs.append(F.sum(c.missing().cast("long")))
+            if c.kind == NUMERIC:
+                exprs.append(F.sum((F.abs(c.expr.cast("double")) == float("inf")).cast("long")))
+        return exprs
+
+    def read_first_pass(self, cols, values) -> None:
+        values = iter(values)
+        for c in cols:
+            if c.kind in (NUMERIC, STRING):
+                self.missing[c.name] = int(next(values) or 0)
+            if c.kind == NUMERIC:
+                self.infinite[c.name] = int(next(values) or 0)
+
+    def n_bad(self, col: Col, *, missing_ok: bool = False) -> int:
+        """Values of ``col`` a consumer cannot take: infinities, and missing unless allowed."""
+        if col.raw is None:
+            return 0
+        bad = self.infinite.get(col.raw, 0)
+        return bad if missing_ok else bad + self.missing.get(col.raw, 0)
+
+
+@dataclass(frozen=True)
+class Prep:
+    """One supported transformer: its aggregates, how it is built, how it is applied."""
+
+    aggregates: Callable
+    build: Callable
+    apply: Callable
+
+
+# ------------------------------------------------------------------- helpers
+def _refuse(est, name, why):
+    raise UnsupportedEstimatorError(
+        f"{type(est).__name__}({name}={getattr(est, name)!r}) has no faithful translation to "
+        f"Spark here: {why}"
+    )
+
+
+def _numeric(est, cols):
+    for c in cols:
+        if c.kind != NUMERIC:
+            raise UnsupportedEstimatorError(
+                f"{type(est).__name__} needs numeric input; column {c.name!r} is {c.kind}. "
+                "Route it to an encoder (OneHotEncoder, OrdinalEncoder) in a ColumnTransformer."
+            )
+
+
+def check_finite(est, cols, ctx, *, missing_ok=False) -> None:
+    """Refuse, naming the column, input scikit-learn's transformer would refuse too."""
+    for c in cols:
+        bad = ctx.n_bad(c, missing_ok=missing_ok)
+        if bad:
+            what = "infinite" if missing_ok else "null, NaN or infinite"
+            raise ValueError(
+                f"Input X: column {c.name!r} has {bad} {what} values, which "
+                f"{type(est).__name__} refuses (as in scikit-learn). Impute or drop them first "
+                "(e.g. a SimpleImputer before it in the Pipeline)."
+            )
+
+
+def _frame(cols, rows) -> pd.DataFrame:
+    """A synthetic frame with the columns' names and dtypes: ``rows[j]`` fills column j
+    (shorter columns repeat their first value)."""
+    length = max([len(r) for r in rows] + [1])
+    data = {}
+    for c, values in zip(cols, rows):
+        values = list(values) or [0]
+        values = values + [values[0]] * (length - len(values))
+        dtype = c.dtype if c.kind == NUMERIC and not _has_nan(values) else None
+        if c.kind != NUMERIC:
+            dtype = object
+        data[c.name] = pd.Series(values, dtype=dtype if dtype != "int64" else "int64")
+    return pd.DataFrame(data)
+
+
+def _has_nan(values):
+    return any(v is None or (isinstance(v, float) and np.isnan(v)) for v in values)
+
+
+def _fit_on(est, cols, rows, ctx):
+    """A clone of ``est`` fitted on synthetic rows; ``n_samples_seen_`` set to the real count.
+
+    It sees a DataFrame where scikit-learn would (the input columns themselves, named), an
+    array after another step, as in a scikit-learn Pipeline.
+    """
+    frame = _frame(cols, rows)
+    named = ctx.named and all(c.raw == c.name for c in cols)
+    fitted = clone(est).fit(frame if named else frame.to_numpy())
+    if hasattr(fitted, "n_samples_seen_"):
+        fitted.n_samples_seen_ = ctx.n
+    return fitted
+
+
+def _lit(value):
+    from pyspark.sql import functions as F
+
+    return F.lit(python_scalar(value))
+
+
+def _out(cols, exprs, names=None):
+    names = names or [c.name for c in cols]
+    return [Col(n, e, NUMERIC) for n, e in zip(names, exprs)]
+
+
+def _names_out(fitted, cols):
+    return [str(n) for n in fitted.get_feature_names_out([c.name for c in cols])]
+
+
+# ------------------------------------------------------------------- scalers
+def _scaler_aggregates(est, cols):
+    from pyspark.sql import functions as F
+
+    _numeric(est, cols)
+    if isinstance(est, preprocessing.StandardScaler):
+        return [
+            agg
+            for c in cols
+            for agg in (F.avg(c.value()), F.var_pop(c.value()), F.count(c.value()))
+        ]
+    if isinstance(est, preprocessing.MinMaxScaler):
+        return [agg for c in cols for agg in (F.min(c.value()), F.max(c.value()))]
+    return [F.max(F.abs(c.value())) for c in cols]
+
+
+def _build_standard_scaler(est, cols, values, ctx):
+    check_finite(est, cols, ctx)
+    # Fitted on one synthetic row, then given the measured moments (public attributes).
+    fitted = _fit_on(est, cols, [[0.0] for _ in cols], ctx)
+    mean = np.array([float(v or 0.0) for v in values[0::3]])
+    var = np.array([float(v or 0.0) for v in values[1::3]])
+    if est.with_mean or est.with_std:
+        fitted.mean_ = mean
+    if est.with_std:
+        fitted.var_ = var
+        # scikit-learn's test for a constant feature (sklearn.preprocessing._data): variance
+        # within rounding of zero; such a feature is scaled by 1.
+        eps = np.finfo(np.float64).eps
+        n = float(ctx.n)
+        constant = var <= n * eps * var + (n * mean * eps) ** 2
+        fitted.scale_ = np.where(constant, 1.0, np.sqrt(var))
+    return fitted
+
+
+def _apply_standard_scaler(fitted, cols):
+    exprs = []
+    for j, c in enumerate(cols):
+        x = c.expr.cast("double")
+        if fitted.with_mean:
+            x = x - float(fitted.mean_[j])
+        if fitted.with_std:
+            x = x / float(fitted.scale_[j])
+        exprs.append(x)
+    return _out(cols, exprs)
+
+
+def _build_minmax_scaler(est, cols, values, ctx):
+    check_finite(est, cols, ctx)
+    lows, highs = values[0::2], values[1::2]
+    return _fit_on(est, cols, [[float(lo), float(hi)] for lo, hi in zip(lows, highs)], ctx)
+
+
+def _apply_minmax_scaler(fitted, cols):
+    from pyspark.sql import functions as F
+
+    low, high = fitted.feature_range
+    exprs = []
+    for j, c in enumerate(cols):
+        x = c.expr.cast("double") * float(fitted.scale_[j]) + float(fitted.min_[j])
+        if fitted.clip:
+            x = F.least(F.greatest(x, F.lit(float(low))), F.lit(float(high)))
+        exprs.append(x)
+    return _out(cols, exprs)
+
+
+def _build_maxabs_scaler(est, cols, values, ctx):
+    check_finite(est, cols, ctx)
+    return _fit_on(est, cols, [[float(v)] for v in values], ctx)
+
+
+def _apply_maxabs_scaler(fitted, cols):
+    return _out(cols, [c.expr.cast("double") / float(s) for c, s in zip(cols, fitted.scale_)])
+
+
+# ------------------------------------------------------------------- imputer
+def _imputer_missing(est, col):
+    """Where ``col`` is missing for this imputer (None when it never is)."""
+    mv = est.missing_values
+    if col.kind == NUMERIC:
+        if mv is None or not (isinstance(mv, float) and np.isnan(mv)):
+            _refuse(est, "missing_values", "on numeric columns only np.nan is translated.")
+        return col.missing()
+    if col.kind != STRING:
+        _numeric(est, [col])
+    if mv is None:
+        return col.missing()
+    if isinstance(mv, float) and np.isnan(mv):
+        return None  # scikit-learn does not see None as NaN in a column of strings
+    _refuse(est, "missing_values", "on string columns only None (or np.nan) is translated.")
+
+
+def _imputer_aggregates(est, cols):
+    from pyspark.sql import functions as F
+
+    if est.add_indicator:
+        _refuse(est, "add_indicator", "the indicator columns are not translated.")
+    if est.strategy not in ("mean", "median", "most_frequent", "constant"):
+        _refuse(est, "strategy", "only mean, median, most_frequent and constant are.")
+    aggs = []
+    for c in cols:
+        missing = _imputer_missing(est, c)
+        if est.strategy in ("mean", "median"):
+            _numeric(est, [c])
+        value = c.expr if missing is None else F.when(~missing, c.expr)
+        if c.kind == NUMERIC:
+            value = value.cast("double")
+        # A string column holding nulls that this imputer does not treat as missing:
+        # scikit-learn would count None as a value; refused instead of guessed.
+        aggs.append(F.sum(c.expr.isNull().cast("long")) if missing is None else F.lit(0))
+        if est.strategy == "mean":
+            aggs.append(F.avg(value))
+        elif est.strategy == "median":
+            aggs.append(F.percentile(value, F.lit(0.5)))
+        elif est.strategy == "most_frequent":
+            aggs.append(F.mode(value, deterministic=True))  # ties: the smallest value
+        else:
+            aggs.append(F.lit(None))
+    return aggs
+
+
+def _build_imputer(est, cols, values, ctx):
+    check_finite(est, cols, ctx, missing_ok=True)
+    rows = []
+    for c, nulls, stat in zip(cols, values[0::2], values[1::2]):
+        if nulls:
+            raise UnsupportedEstimatorError(
+                f"SimpleImputer(missing_values=np.nan) on the string column {c.name!r}, which "
+                f"has {nulls} nulls: scikit-learn does not treat None as missing there. Set "
+                "missing_values=None to impute them."
+            )
+        missing_marker = np.nan if c.kind == NUMERIC else None
+        if est.strategy == "constant":
+            rows.append([0.0 if c.kind == NUMERIC else "x"])  # any value that is not missing
+        else:  # an all-missing column: scikit-learn drops it (or keeps it, as asked)
+            rows.append([missing_marker if stat is None else stat])
+    return _fit_on(est, cols, rows, ctx)
+
+
+def _apply_imputer(fitted, cols):
+    from pyspark.sql import functions as F
+
+    kept = set(_names_out(fitted, cols))
+    out = []
+    for c, stat in zip(cols, fitted.statistics_):
+        if c.name not in kept:
+            continue
+        missing = _imputer_missing(fitted, c)
+        value = c.expr.cast("double") if c.kind == NUMERIC else c.expr
+        if missing is not None:
+            value = F.when(missing, _lit(stat)).otherwise(value)
+        out.append(Col(c.name, value, c.kind, c.dtype if c.kind != NUMERIC else "float64"))
+    return out
+
+
+# ------------------------------------------------------------------- encoders
+def _encoder_aggregates(est, cols):
+    from pyspark.sql import functions as F
+
+    for c in cols:
+        if c.kind not in (NUMERIC, STRING):
+            _numeric(est, [c])
+    if getattr(est, "min_frequency", None) is not None:
+        _refuse(est, "min_frequency", "infrequent categories are not translated yet.")
+    if getattr(est, "max_categories", None) is not None:
+        _refuse(est, "max_categories", "infrequent categories are not translated yet.")
+    aggs = []
+    for c in cols:
+        aggs.append(F.array_sort(F.collect_set(c.value())))
+        aggs.append(F.sum(c.missing().cast("long")))
+    return aggs
+
+
+def _categories(cols, values):
+    """Each column's sorted categories as scikit-learn finds them (missing value last)."""
+    found = []
+    for c, present, n_missing in zip(cols, values[0::2], values[1::2]):
+        present = list(present or [])
+        if c.kind == NUMERIC:
+            as_int = c.dtype in ("int64", "bool") and not n_missing
+            present = [int(v) if as_int else float(v) for v in present]
+            if c.dtype == "bool" and not n_missing:
+                present = [bool(v) for v in present]
+        if n_missing:
+            present.append(np.nan if c.kind == NUMERIC else None)
+        found.append(present)
+    return found
+
+
+def _build_encoder(est, cols, values, ctx):
+    check_finite(est, cols, ctx, missing_ok=True)
+    found = _categories(cols, values)
+    if est.categories != "auto":  # given categories: the data must fit them (as in fit)
+        given = [list(g) for g in est.categories]
+        if est.handle_unknown == "error":
+            for c, cats, allowed in zip(cols, found, given):
+                unknown = [v for v in cats if not _contains(allowed, v)]
+                if unknown:
+                    raise ValueError(
+                        f"Found unknown categories {unknown} in column {c.name!r} during fit "
+                        f"({type(est).__name__}, handle_unknown='error')."
+                    )
+        found = given
+    fitted = _fit_on(est, cols, found, ctx)
+    if isinstance(est, preprocessing.OrdinalEncoder) and np.isnan(est.encoded_missing_value):
+        for c, cats in zip(cols, fitted.categories_):
+            if c.kind == NUMERIC and _has_nan(list(cats)):
+                raise ValueError(
+                    f"Input X: column {c.name!r} has {ctx.missing.get(c.raw, 0)} missing values, "
+                    "which OrdinalEncoder encodes as NaN (encoded_missing_value=np.nan) and the "
+                    "model refuses. Set encoded_missing_value or impute them first."
+                )
+    return fitted
+
+
+def _contains(values, v):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return any(_has_nan([a]) for a in values)
+    return v in values
+
+
+def _is_category(c, category):
+    """Spark condition: ``c`` equals ``category`` (None / NaN: the value is missing)."""
+    if category is None or (isinstance(category, float) and np.isnan(category)):
+        return c.missing()
+    if c.kind == NUMERIC:
+        return c.expr.cast("double") == float(category)
+    return c.expr == _lit(category)
+
+
+def _unknown_check(est_name, c, cats):
+    """A Spark expression that fails the job on a value outside ``cats`` (else null)."""
+    from pyspark.sql import functions as F
+
+    values = [python_scalar(v) for v in cats if not _has_nan([v])]
+    if c.kind == NUMERIC:
+        known = c.value().isin([float(v) for v in values])
+    else:
+        known = c.expr.isin(values)
+    known = F.coalesce(known, F.lit(False))
+    if len(values) < len(cats):  # the missing value is a category
+        known = known | c.missing()
+    message = F.concat(
+        F.lit(
+            f"Found an unknown category in column {c.name!r} during {est_name} "
+            "(handle_unknown='error'): "
+        ),
+        F.coalesce(c.expr.cast("string"), F.lit("None")),
+    )
+    return F.when(~known, F.raise_error(message))
+
+
+def _apply_onehot(fitted, cols):
+    from pyspark.sql import functions as F
+
+    names = _names_out(fitted, cols)
+    drop = getattr(fitted, "drop_idx_", None)
+    exprs = []
+    for j, (c, cats) in enumerate(zip(cols, fitted.categories_)):
+        check = (
+            _unknown_check("OneHotEncoder", c, cats) if fitted.handle_unknown == "error" else None
+        )
+        for k, cat in enumerate(cats):
+            if drop is not None and drop[j] is not None and k == drop[j]:
+                continue
+            one = F.when(_is_category(c, cat), F.lit(1.0)).otherwise(F.lit(0.0))
+            exprs.append(one if check is None else F.coalesce(check, one))
+            check = None  # one check per column is enough
+    return _out(cols, exprs, names)
+
+
+def _apply_ordinal(fitted, cols):
+    from pyspark.sql import functions as F
+
+    exprs = []
+    for c, cats in zip(cols, fitted.categories_):
+        if fitted.handle_unknown == "error":
+            value = _unknown_check("OrdinalEncoder", c, cats)
+        else:
+            value = F.lit(float(fitted.unknown_value))
+        for k, cat in reversed(list(enumerate(cats))):
+            code = k
+            if c.kind == NUMERIC and _has_nan([cat]):
+                code = fitted.encoded_missing_value
+            value = F.when(_is_category(c, cat), F.lit(float(code))).otherwise(value)
+        exprs.append(value)
+    return _out(cols, exprs)
+
+
+# ------------------------------------------------------ stateless / binning
+def _no_aggregates(est, cols):
+    _numeric(est, cols)
+    return []
+
+
+def _build_stateless(est, cols, values, ctx):
+    check_finite(est, cols, ctx)
+    return _fit_on(est, cols, [[0.0] for _ in cols], ctx)
+
+
+def _apply_binarizer(fitted, cols):
+    from pyspark.sql import functions as F
+
+    t = float(fitted.threshold)
+    return _out(cols, [F.when(c.expr.cast("double") > t, 1.0).otherwise(0.0) for c in cols])
+
+
+def _apply_polynomial(fitted, cols):
+    from pyspark.sql import functions as F
+
+    exprs = []
+    for powers in fitted.powers_:
+        term = F.lit(1.0)
+        for c, p in zip(cols, powers):
+            for _ in range(int(p)):
+                term = term * c.expr.cast("double")
+        exprs.append(term)
+    return _out(cols, exprs, _names_out(fitted, cols))
+
+
+def _kbins_aggregates(est, cols):
+    from pyspark.sql import functions as F
+
+    _numeric(est, cols)
+    if est.strategy == "uniform":
+        return [agg for c in cols for agg in (F.min(c.value()), F.max(c.value()))]
+    if est.strategy != "quantile":
+        _refuse(est, "strategy", "only 'uniform' and 'quantile' are matched exactly.")
+    if getattr(est, "quantile_method", "linear") != "linear":
+        _refuse(
+            est,
+            "quantile_method",
+            "only 'linear' (numpy's default percentile) is matched exactly by Spark's "
+            "percentile; set quantile_method='linear'.",
+        )
+    if np.ndim(est.n_bins):
+        _refuse(est, "n_bins", "one n_bins for all columns is translated for 'quantile'.")
+    levels = _kbins_levels(est, len(cols))
+    return [
+        F.percentile(c.value(), F.array(*[F.lit(q) for q in lv])) for c, lv in zip(cols, levels)
+    ]
+
+
+def _kbins_levels(est, n_cols):
+    n_bins = np.broadcast_to(np.asarray(est.n_bins), (n_cols,))
+    return [np.linspace(0, 1, int(b) + 1).tolist() for b in n_bins]
+
+
+def _build_kbins(est, cols, values, ctx):
+    check_finite(est, cols, ctx)
+    if est.strategy == "uniform":
+        rows = [[float(lo), float(hi)] for lo, hi in zip(values[0::2], values[1::2])]
+        return _fit_on(est, cols, rows, ctx)
+    if est.subsample is not None and ctx.n > est.subsample:
+        _refuse(
+            est,
+            "subsample",
+            f"the data has {ctx.n} rows, so scikit-learn would find the quantiles of a random "
+            "subsample; Spark finds them on all rows. Set subsample=None.",
+        )
+    edges = [np.asarray(v, dtype=float) for v in values]
+    # The edges as data: scikit-learn finds (the same) edges, drops the same too-narrow
+    # bins and builds its encoder; the exact edges are then set back.
+    fitted = _fit_on(est, cols, [list(e) for e in edges], ctx)
+    for j, e in enumerate(edges):
+        keep = np.ediff1d(e, to_begin=np.inf) > 1e-8  # scikit-learn's rule for narrow bins
+        fitted.bin_edges_[j] = e[keep]
+    return fitted
+
+
+def _apply_kbins(fitted, cols):
+    from pyspark.sql import functions as F
+
+    exprs = []
+    for c, edges, n_bins in zip(cols, fitted.bin_edges_, fitted.n_bins_):
+        x = c.expr.cast("double")
+        bin_ = F.lit(0.0)
+        for edge in edges[1:-1]:  # numpy.searchsorted(side="right") on the inner edges
+            bin_ = bin_ + F.when(x >= float(edge), 1.0).otherwise(0.0)
+        if fitted.encode == "ordinal":
+            exprs.append(bin_)
+        else:
+            exprs.extend(F.when(bin_ == k, 1.0).otherwise(0.0) for k in range(int(n_bins)))
+    return _out(cols, exprs, _names_out(fitted, cols))
+
+
+_SCALER = dict(aggregates=_scaler_aggregates)
+
+#: scikit-learn transformer class -> its Spark translation.
+PREPROCESSING: dict[type, Prep] = {
+    preprocessing.StandardScaler: Prep(
+        build=_build_standard_scaler, apply=_apply_standard_scaler, **_SCALER
+    ),
+    preprocessing.MinMaxScaler: Prep(
+        build=_build_minmax_scaler, apply=_apply_minmax_scaler, **_SCALER
+    ),
+    preprocessing.MaxAbsScaler: Prep(
+        build=_build_maxabs_scaler, apply=_apply_maxabs_scaler, **_SCALER
+    ),
+    impute.SimpleImputer: Prep(_imputer_aggregates, _build_imputer, _apply_imputer),
+    preprocessing.OneHotEncoder: Prep(_encoder_aggregates, _build_encoder, _apply_onehot),
+    preprocessing.OrdinalEncoder: Prep(_encoder_aggregates, _build_encoder, _apply_ordinal),
+    preprocessing.Binarizer: Prep(_no_aggregates, _build_stateless, _apply_binarizer),
+    preprocessing.PolynomialFeatures: Prep(_no_aggregates, _build_stateless, _apply_polynomial),
+    preprocessing.KBinsDiscretizer: Prep(_kbins_aggregates, _build_kbins, _apply_kbins),
+}
+
+
+def renamed(cols, names):
+    """``cols`` under new feature names."""
+    return [replace(c, name=n) for c, n in zip(cols, names)]
