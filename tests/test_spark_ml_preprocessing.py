@@ -167,9 +167,10 @@ def test_unseen_categories_at_predict_time(frames):
     model = SparkMLEstimator(ordinal, feature_cols=["city", "k"]).fit(seen)
     np.testing.assert_array_equal(spark_transform(model, sdf), expected)
 
-    strict = SparkMLEstimator(OneHotEncoder(), feature_cols=["city"]).fit(seen)
-    with pytest.raises(Exception, match="unknown category in column 'city'.*oslo"):
-        spark_transform(strict, sdf)
+    for strict in (OneHotEncoder(), OneHotEncoder(drop="first"), OrdinalEncoder()):
+        model = SparkMLEstimator(strict, feature_cols=["city"]).fit(seen)
+        with pytest.raises(Exception, match="unknown category in column 'city'.*oslo"):
+            spark_transform(model, sdf)
 
 
 def issue_pipeline(model=None):

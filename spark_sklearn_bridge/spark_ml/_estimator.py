@@ -33,11 +33,11 @@ from .._inputs import (
     to_pandas,
 )
 from .._persistence import SavedModelMixin, spark_uri
-from .._reserved import FEATURES, INPUT_PREFIX, LABEL, ROW_ID, ROWS
+from .._reserved import FEATURES, LABEL, ROW_ID, ROWS
 from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from ..exceptions import ColumnError, UnsupportedEstimatorError
-from ._compose import apply_preprocessing, fit_preprocessing
+from ._compose import apply_preprocessing, assemble, fit_preprocessing
 from ._preprocessing import NUMERIC, raw_col
 from ._registry import (
     REGISTRY,
@@ -58,6 +58,9 @@ _DATA = (
     "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n"
     "    Data with the feature columns the model was fitted on."
 )
+#: scikit-learn types a fitted ColumnTransformer holds that skops does not trust by default:
+#: scikit-learn 1.5-1.6 keep the remainder's columns in this list type (no code runs to load it).
+_SKLEARN_TYPES = ("sklearn.compose._column_transformer._RemainderColsList",)
 #: Learned attributes mirrored from the exported last step, under scikit-learn's names.
 _MIRRORED = (
     "coef_",
@@ -201,7 +204,6 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             The fitted estimator.
         """
         from pyspark.ml import Pipeline as SparkPipeline
-        from pyspark.ml.feature import VectorAssembler
         from pyspark.sql import functions as F
 
         prefix, rest = split_steps(self.estimator)  # unsupported steps fail before any job
@@ -246,10 +248,9 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         )
         _check_model_inputs(model_inputs, ctx)
         classes = np.array(sorted(stats["labels"])) if kind == "classifier" else None
-        inputs = [f"{INPUT_PREFIX}{i}" for i in range(len(model_inputs))]
         # Spark ML reads columns by unquoted name and writes its own (prediction,
         # probability, ...): it sees only helper columns, so any user name works.
-        columns = [c.expr.cast("double").alias(i) for c, i in zip(model_inputs, inputs)]
+        columns, stages = assemble(model_inputs, FEATURES)
         if classes is not None:
             columns.append(label_index(column(label), classes).alias(LABEL))
         elif label is not None:
@@ -261,7 +262,6 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             n_classes=len(classes) if classes is not None else 0,
             n_features=len(model_inputs),
         )
-        stages = [VectorAssembler(inputCols=inputs, outputCol=FEATURES, handleInvalid="error")]
         groups = []
         for index, (_, step) in enumerate(rest):
             fit_info.out = f"{FEATURES}{index}"
@@ -284,6 +284,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             named_input=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
             prefix=fitted_prefix,
             raw_kinds={c.name: [c.kind, c.dtype] for c in raw},
+            n_model_inputs=len(model_inputs),
         )
         return self
 
@@ -299,6 +300,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         named_input,
         prefix=None,
         raw_kinds=None,
+        n_model_inputs=None,
     ):
         self.spark_model_ = spark_model
         self._stage_groups = stage_groups
@@ -308,6 +310,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         self._features = list(features)  # the Spark columns the pipeline reads
         self._prefix = prefix  # fitted preprocessing (a scikit-learn Pipeline) or None
         self._raw_kinds = raw_kinds or {c: [NUMERIC, "float64"] for c in features}
+        self._n_model_inputs = len(features) if n_model_inputs is None else n_model_inputs
         self.n_features_in_ = len(features)
         if named_input:
             self.feature_names_in_ = np.asarray(features, dtype=object)
@@ -429,7 +432,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         est = clone(step)
         export(est, stages, getattr(self, "classes_", None))
         if index == 0:
-            est.n_features_in_ = len(self.spark_model_.stages[0].getInputCols())
+            est.n_features_in_ = self._n_model_inputs
             if self._named_input and self._prefix is None:  # the export checks names too
                 est.feature_names_in_ = self.feature_names_in_
         return est
@@ -497,10 +500,9 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
                 f"The data lacks feature columns the model was fitted on: {missing}."
             )
         # The user's columns travel in one struct beside the helper columns Spark ML reads.
-        inputs = self.spark_model_.stages[0].getInputCols()
         packed = data.select(
             F.struct(*[column(c) for c in data.columns]).alias(ROWS),
-            *[c.expr.cast("double").alias(i) for c, i in zip(self._model_inputs(data), inputs)],
+            *assemble(self._model_inputs(data), FEATURES)[0],
         )
         out = self.spark_model_.transform(packed)
         if what == "transform":
@@ -569,6 +571,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
                 "named_input": self._named_input,
                 "prefix": None if prefix is None else dump_model(prefix, serializer).hex(),
                 "raw_kinds": self._raw_kinds,
+                "n_model_inputs": self._n_model_inputs,
             },
         )
 
@@ -604,8 +607,15 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             stage_groups=metadata["stage_groups"],
             output_col=metadata["output_col"],
             named_input=metadata["named_input"],
-            prefix=(load_model(prefix, what="preprocessing", trusted=trusted) if prefix else None),
+            prefix=(
+                load_model(
+                    prefix, what="preprocessing", trusted=[*(trusted or []), *_SKLEARN_TYPES]
+                )
+                if prefix
+                else None
+            ),
             raw_kinds=metadata.get("raw_kinds"),
+            n_model_inputs=metadata.get("n_model_inputs"),
         )
         return model
 
