@@ -3,7 +3,8 @@
 Four paradigms, one class family each:
 
 - :class:`SparkMLEstimator` (:mod:`.spark_ml`): data-parallel training of one model,
-  delegated to ``pyspark.ml``;
+  delegated to ``pyspark.ml`` (and :class:`SparkIncrementalEstimator`: one model trained out
+  of core with ``partial_fit``);
 - :class:`GroupedEstimator` (:mod:`.grouped`): one scikit-learn model per group of rows;
 - :class:`SparkGridSearchCV`, :class:`SparkRandomizedSearchCV`, :class:`SparkHyperoptSearchCV`,
   :class:`SparkHalvingGridSearchCV`, :class:`SparkHalvingRandomSearchCV` (:mod:`.search`):
@@ -28,7 +29,7 @@ from .search import (
     SparkHyperoptSearchCV,
     SparkRandomizedSearchCV,
 )
-from .spark_ml import SparkMLEstimator, supported_estimators
+from .spark_ml import SparkIncrementalEstimator, SparkMLEstimator, supported_estimators
 
 __version__ = "0.2.0"
 
@@ -40,6 +41,7 @@ __all__ = [
     "SparkHalvingGridSearchCV",
     "SparkHalvingRandomSearchCV",
     "SparkHyperoptSearchCV",
+    "SparkIncrementalEstimator",
     "SparkMLEstimator",
     "SparkRandomizedSearchCV",
     "SparkSklearnBridgeError",
