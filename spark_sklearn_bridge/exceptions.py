@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 __all__ = [
     "CandidateFitError",
     "ColumnError",
+    "ConnectMLLimitError",
     "EmptyInputError",
     "GroupFitError",
     "JavaNotFoundError",
@@ -219,3 +220,8 @@ class UnsupportedEstimatorError(SparkSklearnBridgeError, ValueError):
 
 class EmptyInputError(SparkSklearnBridgeError, ValueError):
     """The data given to ``fit`` has no rows (or no groups)."""
+
+
+class ConnectMLLimitError(SparkSklearnBridgeError, RuntimeError):
+    """Spark Connect refused or lost a pyspark.ml model: its size, the session's model cache,
+    or the cache's eviction. The message names the estimator, the limit and the setting."""

@@ -282,3 +282,40 @@ def test_missing_feature_columns_of_spark_input_are_a_column_error(spark, diabet
     rows = spark.createDataFrame(frame[["a", "b"]])
     with pytest.raises(ColumnError, match=r"lacks feature columns .*\['c'\]"):
         model.predict(rows)
+
+
+class _FakeConnectError(Exception):
+    """A pyspark error as Spark Connect raises it, with a chosen condition."""
+
+    def __init__(self, condition):
+        super().__init__(f"[{condition}] Generic Spark Connect ML error.\nJVM stacktrace: ...")
+        self.condition = condition
+
+    def getCondition(self):
+        return self.condition
+
+
+def test_connect_ml_cache_errors_name_estimator_limit_and_setting(monkeypatch):
+    from pyspark.errors import PySparkException
+
+    from spark_sklearn_bridge.exceptions import ConnectMLLimitError
+    from spark_sklearn_bridge.spark_ml._connect_ml import connect_ml_limits
+
+    class Error(_FakeConnectError, PySparkException):
+        pass
+
+    class Conf:
+        def get(self, key, default=None):
+            return "15min" if key.endswith("offloadingTimeout") else default
+
+    class Session:
+        conf = Conf()
+
+    limits = connect_ml_limits(cluster.KMeans(), Session())
+    with (
+        pytest.raises(ConnectMLLimitError, match=r"KMeans.*idle.*offloadingTimeout \(now 15min\)"),
+        limits,
+    ):
+        raise Error("CONNECT_ML.CACHE_INVALID")
+    with pytest.raises(Error), connect_ml_limits(cluster.KMeans(), Session()):
+        raise Error("CONNECT_ML.ATTRIBUTE_NOT_ALLOWED")  # anything else passes through

@@ -38,6 +38,7 @@ from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from ..exceptions import ColumnError, UnsupportedEstimatorError
 from ._compose import apply_preprocessing, assemble, fit_preprocessing
+from ._connect_ml import connect_ml_limits
 from ._preprocessing import NUMERIC, raw_col
 from ._registry import (
     REGISTRY,
@@ -271,21 +272,23 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             stages.extend(translated)
             if REGISTRY[type(step)].kind == "transformer":
                 fit_info.col = fit_info.out
-        spark_model = SparkPipeline(stages=stages).fit(data)
-        if rest:
-            check_depth_cap(rest[-1][1], spark_model.stages[-1])
-        self._set_fitted(
-            spark_model,
-            features=features,
-            classes=classes,
-            kind=kind,
-            stage_groups=groups,
-            output_col=fit_info.col,
-            named_input=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
-            prefix=fitted_prefix,
-            raw_kinds={c.name: [c.kind, c.dtype] for c in raw},
-            n_model_inputs=len(model_inputs),
-        )
+        model_step = rest[-1][1] if rest else prefix[-1][1]
+        with connect_ml_limits(model_step, spark):
+            spark_model = SparkPipeline(stages=stages).fit(data)
+            if rest:
+                check_depth_cap(rest[-1][1], spark_model.stages[-1])
+            self._set_fitted(
+                spark_model,
+                features=features,
+                classes=classes,
+                kind=kind,
+                stage_groups=groups,
+                output_col=fit_info.col,
+                named_input=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
+                prefix=fitted_prefix,
+                raw_kinds={c.name: [c.kind, c.dtype] for c in raw},
+                n_model_inputs=len(model_inputs),
+            )
         return self
 
     def _set_fitted(
@@ -465,6 +468,10 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
     )
 
     def _apply(self, method, X):
+        with connect_ml_limits(pipeline_steps(self.estimator)[-1], get_spark(self.spark)):
+            return self._scored(method, X)
+
+    def _scored(self, method, X):
         from pyspark.ml.functions import vector_to_array
         from pyspark.sql import functions as F
 
@@ -594,9 +601,10 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             )
         params = load_model(params_blob, what="saved parameters", trusted=trusted)
         model = cls(**{**params, "spark": spark})
-        get_spark(spark)
+        with connect_ml_limits(pipeline_steps(model.estimator)[-1], get_spark(spark)):
+            spark_model = PipelineModel.load(spark_uri(path) + "/spark_model")
         model._set_fitted(
-            PipelineModel.load(spark_uri(path) + "/spark_model"),
+            spark_model,
             features=metadata["features"],
             classes=(
                 load_model(bytes.fromhex(classes), what="classes", trusted=trusted)
