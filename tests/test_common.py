@@ -9,7 +9,7 @@ The checks build estimators without a session; tests/test_contract.py repeats th
 
 import pytest
 from hyperopt import hp
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier
 from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_no_attributes_set_in_init,
@@ -24,6 +24,7 @@ from spark_sklearn_bridge import (
     SparkGridSearchCV,
     SparkHalvingGridSearchCV,
     SparkHyperoptSearchCV,
+    SparkIncrementalEstimator,
     SparkMLEstimator,
     SparkRandomizedSearchCV,
 )
@@ -39,6 +40,7 @@ ESTIMATORS = [
     SparkHalvingGridSearchCV(Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=2, random_state=0),
     SparkMLEstimator(Ridge()),
     SparkMLEstimator(LogisticRegression()),
+    SparkIncrementalEstimator(SGDClassifier(random_state=0), epochs=5, random_state=0),
 ]
 
 _SKLEARN_SEARCH_TOO = (

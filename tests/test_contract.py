@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import loguniform
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.exceptions import NotFittedError
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -33,6 +33,7 @@ from spark_sklearn_bridge import (
     SparkHalvingGridSearchCV,
     SparkHalvingRandomSearchCV,
     SparkHyperoptSearchCV,
+    SparkIncrementalEstimator,
     SparkMLEstimator,
     SparkRandomizedSearchCV,
     predict_udf,
@@ -62,6 +63,9 @@ def _estimators(spark):
         GroupedEstimator(Ridge(), "store", spark=spark),
         SparkBatchPredictor(Ridge(), spark=spark),
         SparkMLEstimator(Ridge(), spark=spark),
+        # One batch in the DataFrame's order: one partial_fit call, which plain scikit-learn
+        # can make too (_OnePartialFit).
+        SparkIncrementalEstimator(SGDRegressor(random_state=0), shuffle=False, spark=spark),
         SparkGridSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, cv=2, spark=spark),
         SparkRandomizedSearchCV(
             Ridge(), {"alpha": [0.1, 1.0, 10.0]}, n_iter=2, cv=2, random_state=0, spark=spark
@@ -82,7 +86,7 @@ def _names(estimators):
     return [type(e).__name__ for e in estimators]
 
 
-@pytest.mark.parametrize("index", range(8), ids=_names(_estimators(None)))
+@pytest.mark.parametrize("index", range(9), ids=_names(_estimators(None)))
 def test_explicit_session_clone_copy_pickle(spark, index):
     estimator = _estimators(spark)[index]
     cloned = clone(estimator)
@@ -95,7 +99,7 @@ def test_explicit_session_clone_copy_pickle(spark, index):
     assert clone(make_pipeline(estimator)).steps[-1][1].spark is spark
 
 
-@pytest.mark.parametrize("index", range(8), ids=_names(_estimators(None)))
+@pytest.mark.parametrize("index", range(9), ids=_names(_estimators(None)))
 def test_explicit_session_fit_and_cross_val_score_equal_sklearn(spark, grouped_data, index):
     X, y = grouped_data
     estimator = _estimators(spark)[index]
@@ -137,11 +141,27 @@ def test_explicit_session_fit_and_cross_val_score_equal_sklearn(spark, grouped_d
     np.testing.assert_allclose(pipe.predict(X_in), reference.predict(X_in), rtol=1e-6)
 
 
+class _OnePartialFit(RegressorMixin, BaseEstimator):
+    """A regressor trained by one partial_fit call on all of its data."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        self.estimator_ = clone(self.estimator).partial_fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(X)
+
+
 def _sklearn_counterpart(fitted):
     """The plain scikit-learn estimator that must give the same results as ``fitted``."""
     from sklearn.model_selection import RandomizedSearchCV
 
     params = fitted.get_params(deep=False)
+    if isinstance(fitted, SparkIncrementalEstimator):
+        return _OnePartialFit(clone(params["estimator"]))
     if isinstance(fitted, SparkGridSearchCV):
         return GridSearchCV(Ridge(), params["param_grid"], cv=params["cv"])
     if isinstance(fitted, SparkRandomizedSearchCV):

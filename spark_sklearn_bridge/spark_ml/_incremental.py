@@ -191,11 +191,12 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
         self : SparkIncrementalEstimator
             The fitted estimator.
         """
-        self.__dict__.pop("estimator_", None)
+        for stale in ("estimator_", "feature_names_in_", "classes_"):
+            self.__dict__.pop(stale, None)
         self.n_batches_ = 0
         return self._train(X, y, clone(self.estimator))
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Train the fitted model further (``epochs`` more passes over ``X``).
 
         Parameters
@@ -204,6 +205,9 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
             As for :meth:`fit`; the same feature columns.
         y : array-like, optional
             Labels for local input.
+        classes : array-like, optional
+            Classifiers: every class the model will see (as scikit-learn's ``partial_fit``
+            takes it); default: the labels found in ``X``, then the fitted ``classes_``.
 
         Returns
         -------
@@ -211,11 +215,15 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
             The estimator, trained further.
         """
         if "estimator_" not in self.__dict__:
-            return self.fit(X, y)
+            self._validate_params()
+            for stale in ("feature_names_in_", "classes_"):
+                self.__dict__.pop(stale, None)
+            self.n_batches_ = 0
+            return self._train(X, y, clone(self.estimator), classes)
         self._validate_params()
-        return self._train(X, y, self.estimator_)
+        return self._train(X, y, self.estimator_, classes)
 
-    def _train(self, X, y, estimator):
+    def _train(self, X, y, estimator, classes=None):
         supervised = is_classifier(estimator) or is_regressor(estimator)
         data, label = self._as_spark(X, y, supervised)
         kinds = spark_column_kinds(data.schema, check_names=is_spark_dataframe(X))
@@ -229,13 +237,20 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
             kinds, feature_cols=feature_setting, label_col=label, exclude=[ROW_ID]
         )
         stats = _statistics(data, features, label, is_classifier(estimator))
-        classes = stats.get("classes")
+        if classes is None and "classes_" in self.__dict__:
+            classes = self.classes_
+        if classes is None:
+            classes = stats.get("classes")
+        elif is_classifier(estimator):
+            classes = np.asarray(classes)
         n_batches = max(1, math.ceil(stats["n"] / self.batch_rows))
         columns = [column(c).cast("double").alias(c) for c in features]
         if label is not None:
             columns.append(column(label).alias(LABEL))
         rng = check_random_state(self.random_state)
-        named = is_spark_dataframe(X) or isinstance(X, pd.DataFrame)
+        named = is_spark_dataframe(X) or (
+            isinstance(X, pd.DataFrame) and "feature_names_in_" in self.__dict__
+        )
         kwargs = {"classes": classes} if classes is not None else {}
         for epoch in range(self.epochs):
             seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -265,14 +280,22 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
         return self
 
     def _as_spark(self, X, y, supervised):
-        from sklearn.utils.validation import check_array, check_consistent_length
+        from sklearn.utils.validation import (
+            check_array,
+            check_consistent_length,
+            column_or_1d,
+            validate_data,
+        )
 
         if is_spark_dataframe(X):
             check_y_none(X, y)
             return X, (self.label_col if supervised else None)
         check_not_empty(n_rows(X), "The training data")
         if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=True, skip_check_array=True)  # names, as sklearn
             frame = X.reset_index(drop=True)
+            if "feature_names_in_" not in self.__dict__:  # e.g. integer column names
+                frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         else:
             X = check_array(X, ensure_all_finite=False)
             frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
@@ -281,10 +304,10 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
             return spark_frame_with_row_id(spark, frame), None
         if y is None:
             raise ValueError(
-                f"{type(self.estimator).__name__} needs y: pass labels to fit (or a Spark "
-                "DataFrame with label_col)."
+                f"{type(self.estimator).__name__} requires y to be passed, but the target y is "
+                "None (pass labels to fit, or a Spark DataFrame with label_col)."
             )
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
         check_consistent_length(frame, y)
         frame = frame.assign(**{LABEL + "_in": y})
         return spark_frame_with_row_id(spark, frame), LABEL + "_in"
@@ -320,11 +343,18 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
     )
 
     def _apply(self, method, X):
+        from sklearn.utils.validation import validate_data
+
         from .. import SparkBatchPredictor
 
         check_fitted(self, "estimator_")
         if not is_spark_dataframe(X):
-            return getattr(self.estimator_, method)(X)
+            # Names and shape checked as scikit-learn checks them; the model gets what it was
+            # fitted on (a frame with the feature names, or an array).
+            values = validate_data(self, X, reset=False, ensure_all_finite=False)
+            if "feature_names_in_" in self.__dict__:
+                values = pd.DataFrame(values, columns=self._features)
+            return getattr(self.estimator_, method)(values)
         predictor = SparkBatchPredictor(
             self.estimator_,
             method=method,
@@ -338,7 +368,9 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
         return "estimator_" in self.__dict__
 
     def __sklearn_tags__(self):
-        return delegated_tags(super().__sklearn_tags__(), self.estimator)
+        tags = delegated_tags(super().__sklearn_tags__(), self.estimator)
+        tags.input_tags.sparse = False  # local input goes through a Spark DataFrame: dense
+        return tags
 
 
 def _statistics(data, features, label, classifier) -> dict:
