@@ -223,5 +223,7 @@ class EmptyInputError(SparkSklearnBridgeError, ValueError):
 
 
 class ConnectMLLimitError(SparkSklearnBridgeError, RuntimeError):
-    """Spark Connect refused or lost a pyspark.ml model: its size, the session's model cache,
-    or the cache's eviction. The message names the estimator, the limit and the setting."""
+    """Spark Connect refused or lost a pyspark.ml model (size, model cache, eviction).
+
+    The message names the estimator, the limit and the setting that raises it.
+    """

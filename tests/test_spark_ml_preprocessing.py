@@ -6,6 +6,7 @@ predictions and their ``to_sklearn`` exports; each refusal names its parameter.
 The Connect suite runs these same tests through a Connect session.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 from sklearn import tree
 from sklearn.compose import ColumnTransformer, make_column_selector, make_column_transformer
+from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -80,6 +82,13 @@ TRANSFORMERS = {
     "onehot-if-binary": (OneHotEncoder(drop="if_binary"), ["k"]),
     "onehot-given-categories": (OneHotEncoder(categories=[[0, 1, 2, 3, 7]]), ["k"]),
     "ordinal": (OrdinalEncoder(), ["city", "k"]),
+    "onehot-min-frequency": (OneHotEncoder(min_frequency=67), ["city", "k"]),
+    "onehot-min-frequency-fraction": (OneHotEncoder(min_frequency=0.17), ["city"]),
+    "onehot-max-categories": (
+        OneHotEncoder(max_categories=3, handle_unknown="infrequent_if_exist"),
+        ["city", "k"],
+    ),
+    "ordinal-infrequent": (OrdinalEncoder(min_frequency=67, max_categories=4), ["city", "k"]),
     "impute-mean": (SimpleImputer(), ["w", "x"]),
     "impute-median": (SimpleImputer(strategy="median"), ["w"]),
     "impute-most-frequent": (SimpleImputer(strategy="most_frequent"), ["k", "w"]),
@@ -167,6 +176,14 @@ def test_unseen_categories_at_predict_time(frames):
     model = SparkMLEstimator(ordinal, feature_cols=["city", "k"]).fit(seen)
     np.testing.assert_array_equal(spark_transform(model, sdf), expected)
 
+    # An unseen value goes to the infrequent column, as in scikit-learn.
+    rare = OneHotEncoder(max_categories=3, handle_unknown="infrequent_if_exist")
+    expected = rare.fit(pdf.query("city != 'oslo' and k != 3")[["city", "k"]]).transform(
+        pdf[["city", "k"]]
+    )
+    model = SparkMLEstimator(rare, feature_cols=["city", "k"]).fit(seen)
+    np.testing.assert_array_equal(spark_transform(model, sdf), dense(expected))
+
     for strict in (OneHotEncoder(), OneHotEncoder(drop="first"), OrdinalEncoder()):
         model = SparkMLEstimator(strict, feature_cols=["city"]).fit(seen)
         with pytest.raises(Exception, match="unknown category in column 'city'.*oslo"):
@@ -236,8 +253,12 @@ def test_saved_with_its_preprocessing(frames, tmp_path):
 
 
 REFUSALS = [
-    (OneHotEncoder(min_frequency=5), ["city"], "min_frequency=5"),
-    (OneHotEncoder(max_categories=3), ["city"], "max_categories=3"),
+    (OneHotEncoder(min_frequency=5, drop="first"), ["city"], "drop='first'"),
+    (OrdinalEncoder(max_categories=2, categories=[CITIES]), ["city"], "max_categories=2"),
+    (OneHotEncoder(min_frequency=90), ["city", "k"], "column 'city' has only infrequent"),
+    (KBinsDiscretizer(n_bins=[3, 4], subsample=None, **LINEAR), ["x", "k"], "n_bins="),
+    (SimpleImputer(strategy=np.nanmax), ["w"], "SimpleImputer(strategy="),
+    (PCA(n_components=0.9), ["x", "k"], "PCA(n_components=0.9)"),
     (KBinsDiscretizer(strategy="kmeans"), ["x"], "strategy='kmeans'"),
     (KBinsDiscretizer(subsample=100, **LINEAR), ["x"], "subsample=100"),
     (SimpleImputer(strategy="most_frequent"), ["city"], "missing_values=None"),
@@ -254,7 +275,7 @@ if "quantile_method" in KBinsDiscretizer().get_params():
 @pytest.mark.parametrize("transformer, cols, message", REFUSALS, ids=lambda v: str(v)[:30])
 def test_each_refusal_names_its_parameter(frames, transformer, cols, message):
     sdf, _ = frames
-    with pytest.raises((UnsupportedEstimatorError, ValueError), match=message.replace("(", r"\(")):
+    with pytest.raises((UnsupportedEstimatorError, ValueError), match=re.escape(message)):
         SparkMLEstimator(
             make_pipeline(transformer, Ridge()), feature_cols=cols, label_col="z"
         ).fit(sdf)
@@ -309,3 +330,19 @@ def test_default_max_depth_trains_and_warns_only_at_the_cap(frames, monkeypatch)
         SparkMLEstimator(tree.DecisionTreeRegressor(), feature_cols=["z", "k"], label_col="x").fit(
             sdf
         )
+
+
+def test_default_feature_columns_follow_the_first_step(frames):
+    sdf, pdf = frames
+    # A ColumnTransformer selects its own columns: every column but the label is offered.
+    picked = make_column_transformer((OneHotEncoder(), ["city"]), (StandardScaler(), ["x"]))
+    model = SparkMLEstimator(make_pipeline(picked, Ridge()), label_col="z").fit(sdf)
+    assert list(model.feature_names_in_) == [c for c in sdf.columns if c != "z"]
+    reference = make_pipeline(picked, Ridge()).fit(pdf.drop(columns="z"), pdf["z"])
+    # (all categories and an intercept: collinear, so compare predictions, not coefficients)
+    np.testing.assert_allclose(
+        model.predict(pdf.drop(columns="z")), reference.predict(pdf.drop(columns="z")), rtol=1e-6
+    )
+    # A scaler first: numeric columns only, as without preprocessing (strings are named).
+    with pytest.raises(ColumnError, match=r"\['city'\] are not numeric"):
+        SparkMLEstimator(make_pipeline(StandardScaler(), Ridge()), label_col="z").fit(sdf)

@@ -23,7 +23,14 @@ from .._reserved import INPUT_PREFIX
 from ..exceptions import UnsupportedEstimatorError
 from ._preprocessing import NUMERIC, PREPROCESSING, FitContext, renamed
 
-__all__ = ["apply_preprocessing", "assemble", "fit_preprocessing", "is_preprocessing"]
+__all__ = [
+    "apply_preprocessing",
+    "assemble",
+    "check_supported",
+    "fit_preprocessing",
+    "is_preprocessing",
+    "takes_any_type",
+]
 
 _SKIP = (None, "passthrough", "drop")
 
@@ -37,6 +44,18 @@ def is_preprocessing(step) -> bool:
         parts = [t for _, t, _ in step.transformers] + [step.remainder]
         return all(t in _SKIP or is_preprocessing(t) for t in parts)
     return type(step) in PREPROCESSING
+
+
+def takes_any_type(step) -> bool:
+    """Whether ``step`` reads non-numeric columns: a ColumnTransformer (it selects its own
+    columns), an encoder or an imputer, or a Pipeline starting with one."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    if isinstance(step, Pipeline):
+        first = [s for _, s in step.steps if s not in _SKIP]
+        return bool(first) and takes_any_type(first[0])
+    return isinstance(step, (ColumnTransformer, OneHotEncoder, OrdinalEncoder, SimpleImputer))
 
 
 def check_supported(step) -> None:
@@ -79,6 +98,9 @@ def _fit(est, cols, ctx) -> Generator:
     entry = PREPROCESSING[type(est)]
     aggregates = entry.aggregates(est, cols)
     values = (yield aggregates) if aggregates else []
+    second = entry.second(est, cols, values) if entry.second is not None else []
+    if second:
+        values = [*values, *(yield second)]
     fitted = entry.build(est, cols, values, ctx)
     return fitted, entry.apply(fitted, cols)
 

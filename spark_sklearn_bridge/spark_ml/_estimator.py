@@ -37,7 +37,7 @@ from .._reserved import FEATURES, LABEL, ROW_ID, ROWS
 from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from ..exceptions import ColumnError, UnsupportedEstimatorError
-from ._compose import apply_preprocessing, assemble, fit_preprocessing
+from ._compose import apply_preprocessing, assemble, fit_preprocessing, takes_any_type
 from ._connect_ml import connect_ml_limits
 from ._preprocessing import NUMERIC, raw_col
 from ._registry import (
@@ -99,11 +99,15 @@ class SparkMLEstimator(SparkEstimatorMixin, SavedModelMixin, ScoreByTypeMixin, B
     Parameters
     ----------
     estimator : estimator or Pipeline
-        One of :func:`supported_estimators`, or a Pipeline of scalers/PCA ending in one.
-        Parameters are translated so the Spark model agrees with scikit-learn; a parameter
-        value Spark cannot honour raises :class:`UnsupportedEstimatorError` naming it.
+        One of :func:`supported_estimators`, or a Pipeline ending in one: preprocessing first
+        (ColumnTransformer, OneHotEncoder, OrdinalEncoder, SimpleImputer, the scalers,
+        Binarizer, PolynomialFeatures, KBinsDiscretizer, and Pipelines of them), then PCA or
+        scalers on the feature vector, then the model. Parameters are translated so the
+        Spark model agrees with scikit-learn; a parameter value Spark cannot honour raises
+        :class:`UnsupportedEstimatorError` naming it.
     feature_cols : list of str, optional
-        Numeric feature columns (default: every numeric column but ``label_col``).
+        Feature columns. Default: every column but ``label_col`` when the first step takes
+        any type (a ColumnTransformer, an encoder or an imputer), else every numeric one.
     label_col : str, default="label"
         Label column of a Spark DataFrame (pandas input passes ``y`` to ``fit``).
     prediction_col : str, default="prediction"
@@ -136,8 +140,10 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
     DataFrame, or on pandas data as a drop-in (each ``fit``/``predict`` ships the data to Spark
     and back, so local data gains nothing but parity checks). Where it does not: as an
     intermediate scikit-learn step on big data (scikit-learn steps before it run on the driver
-    and need the data there); put the preprocessing inside ``estimator`` (a Pipeline of
-    StandardScaler / MinMaxScaler / PCA) so it runs in pyspark.ml too.
+    and need the data there); put the preprocessing inside ``estimator`` (a
+    ColumnTransformer, encoders, imputers, scalers, PCA) so it runs on Spark too: fitted
+    from exact Spark aggregates with scikit-learn's semantics, exported by
+    :meth:`to_sklearn`.
 
     Agreement with scikit-learn: linear models, scalers and PCA to floating-point / solver
     tolerance; logistic regression and LinearSVC predictions (coefficients within a few
@@ -219,7 +225,9 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             label_col=label,
             exclude=[ROW_ID],
             allow_other=bool(prefix),
-            default_any_type=bool(prefix),
+            # Every column by default where the first step takes any type (a
+            # ColumnTransformer selects its own; encoders and imputers take strings).
+            default_any_type=bool(prefix) and takes_any_type(prefix[0][1]),
         )
         raw = [raw_col(c, data.schema[c].dataType) for c in features]
         # One pass over the data for the label's statistics, the columns' bad values and the

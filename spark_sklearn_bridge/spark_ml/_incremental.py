@@ -345,7 +345,7 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
     def _apply(self, method, X):
         from sklearn.utils.validation import validate_data
 
-        from .. import SparkBatchPredictor
+        from ..inference import SparkBatchPredictor
 
         check_fitted(self, "estimator_")
         if not is_spark_dataframe(X):

@@ -24,6 +24,7 @@ attribute is scikit-learn's own, no private attribute is written.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -148,11 +149,17 @@ class FitContext:
 
 @dataclass(frozen=True)
 class Prep:
-    """One supported transformer: its aggregates, how it is built, how it is applied."""
+    """One supported transformer: its aggregates, how it is built, how it is applied.
+
+    ``second(est, cols, values)``, if given, returns the aggregates of a second pass that
+    depend on the first pass's values (an encoder's per-category counts); ``build`` then
+    gets both passes' values, concatenated.
+    """
 
     aggregates: Callable
     build: Callable
     apply: Callable
+    second: Callable | None = None
 
 
 # ------------------------------------------------------------------- helpers
@@ -395,14 +402,34 @@ def _encoder_aggregates(est, cols):
     for c in cols:
         if c.kind not in (NUMERIC, STRING):
             _numeric(est, [c])
-    if getattr(est, "min_frequency", None) is not None:
-        _refuse(est, "min_frequency", "infrequent categories are not translated yet.")
-    if getattr(est, "max_categories", None) is not None:
-        _refuse(est, "max_categories", "infrequent categories are not translated yet.")
+    if _infrequent(est) and not (isinstance(est.categories, str) and est.categories == "auto"):
+        name = "min_frequency" if est.min_frequency is not None else "max_categories"
+        _refuse(est, name, "infrequent categories are translated with categories='auto'.")
+    if _infrequent(est) and isinstance(est, preprocessing.OneHotEncoder) and est.drop is not None:
+        _refuse(est, "drop", "dropping a category is not translated with infrequent ones.")
     aggs = []
     for c in cols:
         aggs.append(F.array_sort(F.collect_set(c.value())))
         aggs.append(F.sum(c.missing().cast("long")))
+    return aggs
+
+
+def _infrequent(est) -> bool:
+    return getattr(est, "min_frequency", None) is not None or (
+        getattr(est, "max_categories", None) is not None
+    )
+
+
+def _encoder_counts(est, cols, values):
+    """Second pass for infrequent categories: each found category's count."""
+    from pyspark.sql import functions as F
+
+    if not _infrequent(est):
+        return []
+    aggs = []
+    for c, present in zip(cols, values[0::2]):
+        for category in present or []:
+            aggs.append(F.sum((c.value() == F.lit(python_scalar(category))).cast("long")))
     return aggs
 
 
@@ -424,7 +451,10 @@ def _categories(cols, values):
 
 def _build_encoder(est, cols, values, ctx):
     check_finite(est, cols, ctx, missing_ok=True)
-    found = _categories(cols, values)
+    first = values[: 2 * len(cols)]
+    found = _categories(cols, first)
+    if _infrequent(est):
+        return _build_infrequent(est, cols, first, values[2 * len(cols) :], found, ctx)
     if est.categories != "auto":  # given categories: the data must fit them (as in fit)
         given = [list(g) for g in est.categories]
         if est.handle_unknown == "error":
@@ -445,6 +475,76 @@ def _build_encoder(est, cols, values, ctx):
                     "which OrdinalEncoder encodes as NaN (encoded_missing_value=np.nan) and the "
                     "model refuses. Set encoded_missing_value or impute them first."
                 )
+    return fitted
+
+
+def _build_infrequent(est, cols, first, counts, found, ctx):
+    """An encoder with infrequent categories, fitted by scikit-learn on synthetic columns whose
+    counts keep every decision it makes from the real ones.
+
+    scikit-learn marks a category infrequent by comparing its count with ``min_frequency``
+    (absolute, or a fraction of the rows) and, for ``max_categories``, by the order of the
+    counts (ties kept in category order). Each count is replaced by its rank among the
+    column's distinct counts below the threshold (1, 2, ...) or, at or above it, by
+    ``m + rank`` with one common ``m`` above every low rank; the synthetic encoder gets
+    ``min_frequency=m``. The columns are padded to one length with the value scikit-learn
+    leaves out of the decision (NaN, when a numeric column has it) or on the top category,
+    which stays on top. ``min_frequency`` is restored after the fit (it is read only there).
+    """
+    n = ctx.n
+    threshold = 0.0
+    if isinstance(est.min_frequency, numbers.Integral):
+        threshold = float(est.min_frequency)
+    elif est.min_frequency is not None:
+        threshold = est.min_frequency * n
+    per_column, position = [], 0
+    for c, present, n_missing in zip(cols, first[0::2], first[1::2]):
+        k = len(present or [])
+        real = np.array(counts[position : position + k], dtype=float)
+        position += k
+        if n_missing and c.kind != NUMERIC:  # None is a category of strings: counted
+            real = np.append(real, float(n_missing))
+        per_column.append(real)
+    lows = [np.unique(r[r < threshold]) for r in per_column]
+    m = 1 + max([len(low) for low in lows] + [0])
+    synthetic_counts = []
+    for real, low in zip(per_column, lows):
+        high = np.unique(real[real >= threshold])
+        mapped = np.where(
+            real < threshold,
+            np.searchsorted(low, real) + 1,
+            m + np.searchsorted(high, real),
+        )
+        synthetic_counts.append(mapped.astype(int))
+    has_nan = [
+        c.kind == NUMERIC and any(_has_nan([v]) for v in cats) for c, cats in zip(cols, found)
+    ]
+    length = max(int(sc.sum()) + nan for sc, nan in zip(synthetic_counts, has_nan))
+    rows = []
+    for c, cats, sc, nan in zip(cols, found, synthetic_counts, has_nan):
+        regular = [cat for cat in cats if not (c.kind == NUMERIC and _has_nan([cat]))]
+        pad = length - int(sc.sum())
+        if nan:  # numeric NaN: a category left out of the decision, it takes the padding
+            column = [v for v, times in zip(regular, sc) for _ in range(times)]
+            rows.append(column + [np.nan] * pad)
+            continue
+        if pad:
+            top = len(sc) - 1 - int(np.argmax(sc[::-1]))  # the last of the largest: kept
+            if sc[top] < m <= sc[top] + pad and est.min_frequency is not None:
+                _refuse(
+                    est,
+                    "min_frequency",
+                    f"column {c.name!r} has only infrequent categories while another has "
+                    "frequent ones; this combination is not translated.",
+                )
+            sc = sc.copy()
+            sc[top] += pad
+        rows.append([v for v, times in zip(regular, sc) for _ in range(times)])
+    synthetic = clone(est)
+    if est.min_frequency is not None:
+        synthetic.set_params(min_frequency=int(m))
+    fitted = _fit_on(synthetic, cols, rows, ctx)
+    fitted.set_params(min_frequency=est.min_frequency)
     return fitted
 
 
@@ -497,6 +597,25 @@ def _unknown_error(est_name, c):
     return F.raise_error(message).cast("double")
 
 
+def _output_positions(fitted, j, cats):
+    """Where each of column ``j``'s categories goes: its output (OneHotEncoder) or code
+    (OrdinalEncoder) position, with every infrequent category at the one position after the
+    frequent ones; and that position (None when the column has no infrequent category)."""
+    infrequent = getattr(fitted, "infrequent_categories_", None)
+    rare = None if infrequent is None else infrequent[j]
+    if rare is None:
+        return list(range(len(cats))), None
+    rare = list(rare)
+    positions, n_frequent = [], 0
+    for cat in cats:
+        if _contains(rare, cat):
+            positions.append(None)
+        else:
+            positions.append(n_frequent)
+            n_frequent += 1
+    return [n_frequent if p is None else p for p in positions], n_frequent
+
+
 def _apply_onehot(fitted, cols):
     from pyspark.sql import functions as F
 
@@ -505,14 +624,26 @@ def _apply_onehot(fitted, cols):
     for j, (c, cats) in enumerate(zip(cols, fitted.categories_)):
         strict = fitted.handle_unknown == "error"
         dropped = None if drop is None else drop[j]
+        positions, rare = _output_positions(fitted, j, cats)
+        size = max(positions) + 1 if positions else 0
+        to_rare = rare is not None and fitted.handle_unknown == "infrequent_if_exist"
         index = None
-        if dropped is None:  # the column's outputs are exactly its categories, in order
-            unknown = _unknown_error("OneHotEncoder", c) if strict else F.lit(float(len(cats)))
-            index = _category_index(c, cats, unknown)
-        for k, cat in enumerate(cats):
-            if dropped is not None and k == dropped:
+        if dropped is None:  # the column's outputs are its categories (and the rare ones)
+            if strict:
+                unknown = _unknown_error("OneHotEncoder", c)
+            else:  # the rare output, or the size: pyspark.ml encodes it as zeros
+                unknown = F.lit(float(rare if to_rare else size))
+            index = _category_index(c, cats, unknown, positions)
+        for position in range(size):
+            if dropped is not None and position == dropped:
                 continue
-            one = F.when(_is_category(c, cat), F.lit(1.0))
+            members = [cat for cat, p in zip(cats, positions) if p == position]
+            hit = _is_category(c, members[0])
+            for cat in members[1:]:
+                hit = hit | F.coalesce(_is_category(c, cat), F.lit(False))
+            if to_rare and position == rare:
+                hit = hit | ~_known(c, cats)
+            one = F.when(hit, F.lit(1.0))
             if strict:  # the column's first output checks it: an unknown value fails the job
                 one = one.when(_known(c, cats), F.lit(0.0)).otherwise(
                     _unknown_error("OneHotEncoder", c)
@@ -522,28 +653,30 @@ def _apply_onehot(fitted, cols):
                 one = one.otherwise(F.lit(0.0))
             exprs.append(one)
             group = f"{id(fitted)}:{j}"
-            tags.append(None if index is None else OneHot(group, index, len(cats), k))
+            tags.append(None if index is None else OneHot(group, index, size, position))
     out = _out(cols, exprs, _names_out(fitted, cols))
     return [replace(col, onehot=tag) for col, tag in zip(out, tags)]
 
 
-def _category_index(c, cats, unknown):
-    """A double expression: the position of ``c``'s value in ``cats`` (the missing value's
-    own position if it is a category), else ``unknown``."""
+def _category_index(c, cats, unknown, positions=None):
+    """A double expression: the position of ``c``'s value among ``cats`` (``positions[k]``
+    for ``cats[k]`` if given; the missing value's own if it is a category), else
+    ``unknown``."""
     from pyspark.sql import functions as F
 
+    positions = positions if positions is not None else list(range(len(cats)))
     pairs = [
         item
-        for k, cat in enumerate(cats)
+        for cat, where in zip(cats, positions)
         if not _has_nan([cat])
-        for item in (_lit(float(cat) if c.kind == NUMERIC else cat), F.lit(float(k)))
+        for item in (_lit(float(cat) if c.kind == NUMERIC else cat), F.lit(float(where)))
     ]
     key = c.value() if c.kind == NUMERIC else c.expr
     code = F.create_map(*pairs)[key] if pairs else F.lit(None).cast("double")
     missing = unknown
-    for k, cat in enumerate(cats):
+    for cat, where in zip(cats, positions):
         if _has_nan([cat]):
-            missing = F.lit(float(k))
+            missing = F.lit(float(where))
     return F.when(c.missing(), missing).otherwise(F.coalesce(code, unknown))
 
 
@@ -551,12 +684,13 @@ def _apply_ordinal(fitted, cols):
     from pyspark.sql import functions as F
 
     exprs = []
-    for c, cats in zip(cols, fitted.categories_):
+    for j, (c, cats) in enumerate(zip(cols, fitted.categories_)):
         if fitted.handle_unknown == "error":
             unknown = _unknown_error("OrdinalEncoder", c)
         else:
             unknown = F.lit(float(fitted.unknown_value))
-        code = _category_index(c, cats, unknown)
+        positions, _ = _output_positions(fitted, j, cats)
+        code = _category_index(c, cats, unknown, positions)
         if c.kind == NUMERIC and any(_has_nan([cat]) for cat in cats):
             # A NaN category encodes as encoded_missing_value (None in strings: its index).
             code = F.when(c.missing(), F.lit(float(fitted.encoded_missing_value))).otherwise(code)
@@ -675,8 +809,12 @@ PREPROCESSING: dict[type, Prep] = {
         build=_build_maxabs_scaler, apply=_apply_maxabs_scaler, **_SCALER
     ),
     impute.SimpleImputer: Prep(_imputer_aggregates, _build_imputer, _apply_imputer),
-    preprocessing.OneHotEncoder: Prep(_encoder_aggregates, _build_encoder, _apply_onehot),
-    preprocessing.OrdinalEncoder: Prep(_encoder_aggregates, _build_encoder, _apply_ordinal),
+    preprocessing.OneHotEncoder: Prep(
+        _encoder_aggregates, _build_encoder, _apply_onehot, second=_encoder_counts
+    ),
+    preprocessing.OrdinalEncoder: Prep(
+        _encoder_aggregates, _build_encoder, _apply_ordinal, second=_encoder_counts
+    ),
     preprocessing.Binarizer: Prep(_no_aggregates, _build_stateless, _apply_binarizer),
     preprocessing.PolynomialFeatures: Prep(_no_aggregates, _build_stateless, _apply_polynomial),
     preprocessing.KBinsDiscretizer: Prep(_kbins_aggregates, _build_kbins, _apply_kbins),

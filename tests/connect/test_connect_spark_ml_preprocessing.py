@@ -6,6 +6,7 @@ from test_spark_ml_preprocessing import (  # noqa: F401  (fixtures and tests run
     frames,
     test_a_regression_pipeline_with_imputation_and_ordinal_codes,
     test_bad_values_are_named_before_the_model,
+    test_default_feature_columns_follow_the_first_step,
     test_default_max_depth_trains_and_warns_only_at_the_cap,
     test_each_refusal_names_its_parameter,
     test_each_translated_transformer_equals_scikit_learn,
