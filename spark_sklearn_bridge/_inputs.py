@@ -20,6 +20,7 @@ __all__ = [
     "check_not_empty",
     "check_feature_types",
     "check_string_features",
+    "count_invalid",
     "check_y_none",
     "collect_features",
     "column",
@@ -249,6 +250,15 @@ def check_y_none(X, y) -> None:
             "y must be None for Spark DataFrame input: the label is a column of the "
             "DataFrame; name it with label_col."
         )
+
+
+def count_invalid(col):
+    """Spark aggregate: rows where ``col``, read as a double, is null, NaN or infinite (what
+    scikit-learn and Spark ML refuse to fit on)."""
+    from pyspark.sql import functions as F
+
+    x = col.cast("double")
+    return F.sum((x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))).cast("long"))
 
 
 def check_not_empty(n_rows: int, what: str = "The input data") -> None:

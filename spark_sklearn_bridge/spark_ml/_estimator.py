@@ -26,6 +26,7 @@ from .._inputs import (
     check_not_empty,
     check_y_none,
     column,
+    count_invalid,
     is_spark_dataframe,
     n_rows,
     resolve_columns,
@@ -238,7 +239,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         if label is not None and kind == "classifier":
             stats_exprs["labels"] = F.collect_set(column(label))
         elif label is not None:
-            stats_exprs["invalid_labels"] = _n_invalid(column(label))
+            stats_exprs["invalid_labels"] = count_invalid(column(label))
             stats_exprs["y_std"] = F.stddev_pop(column(label))
         stats = {}
 
@@ -247,12 +248,13 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
             check_not_empty(ctx.n, "The training data")
             _check_label(stats, label)
 
+        named = is_spark_dataframe(X) or "feature_names_in_" in self.__dict__
         fitted_prefix, model_inputs, ctx = fit_preprocessing(
             data,
             Pipeline(prefix) if prefix else None,
             raw,
             list(stats_exprs.values()),
-            named=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
+            named=named,
             on_first_pass=check_first_pass,
         )
         _check_model_inputs(model_inputs, ctx)
@@ -292,7 +294,7 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
                 kind=kind,
                 stage_groups=groups,
                 output_col=fit_info.col,
-                named_input=is_spark_dataframe(X) or "feature_names_in_" in self.__dict__,
+                named_input=named,
                 prefix=fitted_prefix,
                 raw_kinds={c.name: [c.kind, c.dtype] for c in raw},
                 n_model_inputs=len(model_inputs),
@@ -640,14 +642,6 @@ mean_, scale_, var_, min_, data_min_, data_max_, data_range_, explained_variance
         # Every pyspark.ml model fits one label column, whatever the wrapped estimator can do.
         tags.target_tags = dataclasses.replace(tags.target_tags, multi_output=False)
         return tags
-
-
-def _n_invalid(col):
-    """Rows where a numeric column is null, NaN or infinite (what Spark ML cannot fit on)."""
-    from pyspark.sql import functions as F
-
-    x = col.cast("double")
-    return F.sum((x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))).cast("long"))
 
 
 def _check_label(stats, label) -> None:

@@ -32,6 +32,7 @@ from .._inputs import (
     check_not_empty,
     check_y_none,
     column,
+    count_invalid,
     is_spark_dataframe,
     n_rows,
     resolve_columns,
@@ -378,10 +379,7 @@ def _statistics(data, features, label, classifier) -> dict:
     from pyspark.sql import functions as F
 
     exprs = [F.count(F.lit(1)).alias("n")]
-    for i, c in enumerate(features):
-        x = column(c).cast("double")
-        bad = x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))
-        exprs.append(F.sum(bad.cast("long")).alias(f"f{i}"))
+    exprs += [count_invalid(column(c)).alias(f"f{i}") for i, c in enumerate(features)]
     if label is not None:
         exprs.append(F.sum(column(label).isNull().cast("long")).alias("null_labels"))
         if classifier:

@@ -200,10 +200,11 @@ def _frame(cols, rows) -> pd.DataFrame:
     for c, values in zip(cols, rows):
         values = list(values) or [0]
         values = values + [values[0]] * (length - len(values))
-        dtype = c.dtype if c.kind == NUMERIC and not _has_nan(values) else None
         if c.kind != NUMERIC:
             dtype = object
-        data[c.name] = pd.Series(values, dtype=dtype if dtype != "int64" else "int64")
+        else:  # NaN among the values: pandas infers a float column
+            dtype = None if _has_nan(values) else c.dtype
+        data[c.name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(data)
 
 
