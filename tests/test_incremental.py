@@ -91,6 +91,11 @@ def test_a_classifier_equals_partial_fit_by_hand(iris_sdf, shuffle):
     out = model.predict(iris_sdf).toPandas()
     np.testing.assert_array_equal(out["prediction"], expected.predict(pdf[FEATURES]))
     np.testing.assert_array_equal(model.predict(pdf[FEATURES]), out["prediction"])
+    # prediction_col names the output column of every method on Spark input.
+    scores = model.set_params(prediction_col="margin").decision_function(iris_sdf).toPandas()
+    np.testing.assert_allclose(
+        np.vstack(scores["margin"].to_list()), expected.decision_function(pdf[FEATURES])
+    )
     assert model.score(pdf[FEATURES], pdf["label"]) > 0.6
 
 
