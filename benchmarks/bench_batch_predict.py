@@ -7,7 +7,10 @@ hand-written iterator pandas UDF, ``pyspark.ml.functions.predict_batch_udf``,
 ``mlflow.pyfunc.spark_udf``, a no-op pandas UDF and a no-op ``mapInArrow`` (the transfer
 floors), and SparkBatchPredictor (default 50,000-row model calls, and one call per 10,000-row
 Arrow batch).
-Target: SparkBatchPredictor >= 1.3x predict_batch_udf (forest) and >= 1.2x (linear).
+Target: SparkBatchPredictor >= 1.3x predict_batch_udf (forest) and >= 1.2x (linear); the
+linear model (predicted in Spark SQL) at >= 0.9 of the no-op ``mapInArrow`` rate; the forest
+at >= 0.9 of the rate its own predict allows on 2 cores: time = the no-op ``mapInArrow``'s
+(moving the rows) + the driver's 1-core ``model.predict`` / 2.
 
     python -m benchmarks.bench_batch_predict [--quick]
 """
@@ -160,8 +163,15 @@ def main(argv=None):
     ratios = []
     for name in models:
         by_method = {r["method"]: r["rows/s"] for r in rows if r["model"] == name}
-        ratio = by_method["SparkBatchPredictor"] / by_method["predict_batch_udf"]
+        ours = by_method["SparkBatchPredictor"]
+        ratio = ours / by_method["predict_batch_udf"]
         ratios.append(f"{name}: SparkBatchPredictor / predict_batch_udf = {ratio:.2f}x")
+        floor = by_method["no-op mapInArrow (floor)"]
+        bound = 1 / (1 / floor + 1 / (2 * by_method["driver model.predict (numpy, 1 core)"]))
+        ratios.append(
+            f"{name}: SparkBatchPredictor / no-op mapInArrow = {ours / floor:.2f}; / the bound "
+            f"of moving the rows plus its own predict on 2 cores = {ours / bound:.2f}"
+        )
     report("batch_predict", rows, notes="\n".join(ratios))
 
 

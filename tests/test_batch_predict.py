@@ -4,16 +4,19 @@ import mlflow
 import numpy as np
 import pytest
 from pyspark.ml.linalg import Vectors
+from pyspark.sql import functions as F
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from spark_sklearn_bridge import SparkBatchPredictor, dump_model, predict_udf
 from spark_sklearn_bridge.exceptions import ColumnError, NotFittedError
+from spark_sklearn_bridge.inference import _predictor
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +139,7 @@ def test_predict_udf_in_select_and_sql(spark, diabetes):
 
 def test_batch_size_concatenates_batches(spark, diabetes):
     X, y = diabetes
-    model = LinearRegression().fit(X, y)
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)  # a Python model
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
     try:
         out = SparkBatchPredictor(model, batch_size=200).predict(with_key(spark, X))
@@ -145,8 +148,10 @@ def test_batch_size_concatenates_batches(spark, diabetes):
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
 
 
-def test_streaming_dataframe(spark, diabetes, tmp_path):
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_streaming_dataframe(spark, diabetes, tmp_path, path, monkeypatch):
     X, y = diabetes
+    monkeypatch.setattr(_predictor, "LINEAR_IN_SQL", path == "sql")
     model = LinearRegression().fit(X, y)
     source = tmp_path / "in"
     source.mkdir()
@@ -155,12 +160,12 @@ def test_streaming_dataframe(spark, diabetes, tmp_path):
     stream = spark.readStream.schema(schema).parquet(str(source))
     scored = SparkBatchPredictor(model).predict(stream)
     assert scored.isStreaming
-    query = scored.writeStream.format("memory").queryName("scored_stream").start()
+    query = scored.writeStream.format("memory").queryName(f"scored_stream_{path}").start()
     try:
         query.processAllAvailable()
     finally:
         query.stop()
-    out = spark.table("scored_stream")
+    out = spark.table(f"scored_stream_{path}")
     np.testing.assert_allclose(spark_column(spark, X, out), model.predict(X), rtol=1e-12)
 
 
@@ -179,7 +184,7 @@ def test_from_mlflow_model_uri(spark, iris, tmp_path, mlflow_store):
 
 def test_model_is_deserialized_once_per_worker(spark, diabetes):
     X, y = diabetes
-    model = LinearRegression().fit(X, y + 123.0)  # a model no earlier test cached
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y + 123.0)  # not cached
     sdf = with_key(spark, X).repartition(8)  # 8 tasks on 2 cores: workers are reused
     out = SparkBatchPredictor(model).predict(sdf)
 
@@ -223,7 +228,7 @@ def test_tampered_model_bytes_fail_on_the_executor(spark, diabetes, monkeypatch)
     from spark_sklearn_bridge.inference import _udf
 
     X, y = diabetes
-    model = LinearRegression().fit(X, y - 7.0)  # not in any worker's cache yet
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y - 7.0)  # not cached
 
     def tampered_dump(obj):
         blob = bytearray(dump_model(obj))
@@ -248,3 +253,85 @@ def test_is_a_real_sklearn_meta_estimator(diabetes):
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
     assert fitted.n_features_in_ == X.shape[1]
+
+
+# ------------------------------------------------------------ linear regressors in Spark SQL
+def physical_plan(df, capsys):
+    capsys.readouterr()
+    df.explain()
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        LinearRegression,
+        lambda: Ridge(alpha=3.0),
+        lambda: GridSearchCV(Ridge(), {"alpha": [0.1, 10.0]}, cv=3),
+    ],
+    ids=["linear", "ridge", "search"],
+)
+def test_linear_regressors_are_predicted_in_sql(spark, diabetes, make, capsys, monkeypatch):
+    X, y = diabetes
+    X = X.assign(age=(X["age"] * 100).round().astype(int), bmi=X["bmi"].astype(np.float32))
+    model = make().fit(X, y)
+    sdf = with_key(spark, X)
+    assert dict(sdf.dtypes)["age"] == "bigint" and dict(sdf.dtypes)["bmi"] == "float"
+    out = SparkBatchPredictor(model).predict(sdf)
+    assert "Python" not in physical_plan(out, capsys)  # no UDF: the JVM computes X @ coef
+    np.testing.assert_allclose(spark_column(spark, X, out), model.predict(X), rtol=1e-12)
+
+    monkeypatch.setattr(_predictor, "LINEAR_IN_SQL", False)  # the control: a Python UDF
+    assert "ArrowEvalPython" in physical_plan(SparkBatchPredictor(model).predict(sdf), capsys)
+
+
+def test_only_exact_linear_types_on_numbers_take_the_sql_path(spark, diabetes, capsys):
+    X, y = diabetes
+
+    class Shifted(LinearRegression):
+        def predict(self, X):
+            return super().predict(X) + 1.0
+
+    sdf = with_key(spark, X)
+    python = {
+        "subclass": SparkBatchPredictor(Shifted().fit(X, y)).predict(sdf),
+        "return_type": SparkBatchPredictor(
+            LinearRegression().fit(X, y), return_type="float"
+        ).predict(sdf),
+        "decimal": SparkBatchPredictor(LinearRegression().fit(X, y)).predict(
+            sdf.withColumn("bmi", sdf["bmi"].cast("decimal(20,10)"))
+        ),
+        "vector": SparkBatchPredictor(
+            LinearRegression().fit(X.to_numpy(), y), feature_cols=["v"]
+        ).predict(sdf.select("row", F.array(*X.columns).alias("v"))),
+    }
+    for case, out in python.items():
+        assert "ArrowEvalPython" in physical_plan(out, capsys), case
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), float("inf")], ids=["null", "nan", "inf"])
+def test_linear_sql_path_refuses_bad_features_naming_the_column(spark, diabetes, bad):
+    X, y = diabetes
+    model = LinearRegression().fit(X, y)
+    rows = X.astype(object)
+    rows.loc[7, "bmi"] = bad
+    sdf = (
+        with_key(spark, X)
+        .drop("bmi")
+        .join(
+            spark.createDataFrame(
+                [(i, None if v is None else float(v)) for i, v in enumerate(rows["bmi"])],
+                "row long, bmi double",
+            ),
+            "row",
+        )
+    )
+    out = SparkBatchPredictor(model).predict(sdf)
+    with pytest.raises(
+        Exception,
+        match=r"Feature column 'bmi' is null, NaN or infinite in a row; "
+        r"LinearRegression\.predict refuses such input",
+    ):
+        out.collect()
+    with pytest.raises(ValueError, match="NaN|infinity"):  # what scikit-learn says locally
+        model.predict(X.assign(bmi=X["bmi"].where(X.index != 7, np.nan if bad is None else bad)))

@@ -20,9 +20,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import DecisionTreeRegressor
 
-from spark_sklearn_bridge import GroupedEstimator
-from spark_sklearn_bridge.grouped import _linear, _predict
-from spark_sklearn_bridge.grouped._linear import LINEAR_TYPES, linear_form
+from spark_sklearn_bridge import GroupedEstimator, _linear
+from spark_sklearn_bridge._linear import LINEAR_TYPES, linear_form
+from spark_sklearn_bridge.grouped import _linear as grouped_linear
+from spark_sklearn_bridge.grouped import _predict
 
 FEATURES = ["f0", "f1", "f2"]
 
@@ -317,7 +318,7 @@ def test_coefficients_survive_save_refit_and_large_tables(spark, tmp_path, monke
     assert list(table.loc["b", "coef"]) == by_hand(Ridge(), update)["b"].coef_.tolist()
     assert list(table.loc["a", "coef"]) == by_hand(Ridge(), data)["a"].coef_.tolist()
 
-    monkeypatch.setattr(_linear, "SHIP_LIMIT_BYTES", 0)  # a shuffled join instead
+    monkeypatch.setattr(grouped_linear, "SHIP_LIMIT_BYTES", 0)  # a shuffled join instead
     new = spark.createDataFrame(data.assign(row=np.arange(len(data))))
     out = model.predict(new).toPandas().sort_values("row")
     models = {**by_hand(Ridge(), data), **by_hand(Ridge(), update)}

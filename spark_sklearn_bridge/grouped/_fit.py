@@ -21,13 +21,13 @@ from sklearn.base import BaseEstimator, clone
 
 from .._base import python_scalar
 from .._isolation import run_isolated
+from .._linear import linear_form
 from .._reserved import ROW_ID
 from .._serialization import dump_model, load_model
 from .._threads import limit_task_threads
 from ..exceptions import GroupFitError
 from ._features import FeatureMatrix, fits_numpy_like_pandas
 from ._keys import group_key, key_dict
-from ._linear import linear_form
 from ._schema import STATUS_FAILED, STATUS_OK, STATUS_TOO_FEW, new_record, records_frame
 
 __all__ = ["fallback_blob", "fit_partition", "fresh_copies"]

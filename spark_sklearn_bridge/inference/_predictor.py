@@ -28,6 +28,8 @@ from .._inputs import (
     resolve_columns,
     spark_column_kinds,
 )
+from .._linear import linear_form
+from .._linear import linear_prediction as _linear_prediction
 from .._model_input import (
     FeatureColumns,
     check_vector_size,
@@ -38,6 +40,10 @@ from ..exceptions import ColumnError, NotFittedError
 from ._udf import METHODS, predict_udf
 
 __all__ = ["SparkBatchPredictor"]
+
+#: Linear regressors' ``predict`` is computed in Spark SQL (:mod:`.._linear`); tests turn it
+#: off to run the same models through the Python UDF.
+LINEAR_IN_SQL = True
 
 _DATA = (
     "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n    Data with the model's features."
@@ -341,6 +347,12 @@ class SparkBatchPredictor(
                 "output_col (nothing is overwritten)."
             )
         columns = _feature_columns(model, X, self.feature_cols, [self.output_col, self.label_col])
+        if LINEAR_IN_SQL and method == "predict" and self.return_type is None and columns.numeric:
+            intercept, coef = linear_form(model)
+            if coef is not None:  # X @ coef + intercept: computed in the JVM, no Python
+                return X.withColumn(
+                    self.output_col, _linear_column(model, columns, intercept, coef)
+                )
         udf = predict_udf(
             model,
             method=method,
@@ -361,10 +373,27 @@ class SparkBatchPredictor(
 
 
 class _Columns:
-    """Feature expressions for the UDF and the names the model sees."""
+    """Feature expressions for the UDF and the names the model sees; ``numeric`` when they
+    are scalar columns of Spark's numeric types (booleans and decimals aside), by name in
+    ``labels``."""
 
-    def __init__(self, exprs, names):
-        self.exprs, self.names = exprs, names
+    def __init__(self, exprs, names, numeric=False, labels=()):
+        self.exprs, self.names, self.numeric, self.labels = exprs, names, numeric, labels
+
+
+def _linear_column(model, columns, intercept, coef):
+    """``X @ coef + intercept`` as a Spark column (:mod:`.._linear`): the same products and
+    sum as the model's ``predict``, and the same refusal of null, NaN and infinite features."""
+    from pyspark.sql import functions as F
+
+    name = type(model).__name__
+    return _linear_prediction(
+        list(zip(columns.labels, columns.exprs)),
+        [F.lit(w) for w in coef],
+        F.lit(intercept),
+        refusal=f"{name}.predict refuses such input, as scikit-learn does. Impute or drop "
+        "those rows first.",
+    )
 
 
 def _feature_columns(model, X, feature_cols, exclude):
@@ -414,7 +443,17 @@ def _feature_columns(model, X, feature_cols, exclude):
         names = list(features)  # a DataFrame of the columns' own types, by their names
     else:
         names = None
-    return _Columns([column(c) for c in features], names)
+    types = {f.name: f.dataType for f in X.schema.fields}
+    numeric = all(_plain_number(types[c]) for c in features)
+    return _Columns([column(c) for c in features], names, numeric, labels=list(features))
+
+
+def _plain_number(dtype) -> bool:
+    """Integers and floats: what the linear path casts to double exactly as Arrow and numpy
+    convert them for the model (booleans and decimals take the model's own path)."""
+    from pyspark.sql import types as T
+
+    return isinstance(dtype, T.NumericType) and not isinstance(dtype, T.DecimalType)
 
 
 class _PyfuncModel:

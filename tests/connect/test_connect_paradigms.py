@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
@@ -106,3 +107,22 @@ def test_spark_ml_estimator_on_connect(spark):
         clf.predict(X[features])
         == LogisticRegression(C=1.0, max_iter=5000).fit(X[features], labels).predict(X[features])
     ).mean() >= 0.99
+
+
+def test_linear_batch_predictions_in_sql_on_connect(spark, capsys):
+    X, y = diabetes_frame()
+    features = [c for c in X.columns if c != "row"]
+    model = Ridge(alpha=2.0).fit(X[features], y)
+    sdf = spark.createDataFrame(X)
+    out = SparkBatchPredictor(model).predict(sdf)
+    capsys.readouterr()
+    out.explain()
+    assert "Python" not in capsys.readouterr().out  # computed by the server's JVM
+    scored = out.toPandas().sort_values("row")
+    np.testing.assert_allclose(scored["prediction"], model.predict(X[features]), rtol=1e-12)
+
+    from pyspark.sql import functions as F
+
+    holed = sdf.withColumn("bmi", F.when(F.col("row") == 3, None).otherwise(F.col("bmi")))
+    with pytest.raises(Exception, match="Feature column 'bmi' is null, NaN or infinite"):
+        SparkBatchPredictor(model).predict(holed).collect()
