@@ -3,7 +3,8 @@
 (a) Grid: digits, SVC on an 8x8 grid of C and gamma, cv=3 (64 candidates, 192 fits):
     scikit-learn GridSearchCV(n_jobs=1) (whose time / 2 is the 2-core limit) and (n_jobs=2),
     hyperopt fmin with SparkTrials(parallelism=2) over the same 64 points, and
-    SparkGridSearchCV on local[2]. Goal: SparkGridSearchCV <= 1.1x the limit.
+    SparkGridSearchCV on local[2], its first call of the session and the best of three
+    more. Goal: SparkGridSearchCV <= 1.1x the limit.
 (b) Halving vs the full grid, same data and grid: SparkHalvingGridSearchCV against
     SparkGridSearchCV (best score, seconds) and against scikit-learn's HalvingGridSearchCV
     (same ``cv_results_``: checked).
@@ -80,15 +81,19 @@ def grid_rows(spark, X, y, quick):
             timed(GridSearchCV(SVC(), GRID, cv=3, n_jobs=2).fit, X, y)[0],
         )
     )
-    if not quick:
-        rows.append(
-            ("hyperopt SparkTrials(parallelism=2)", timed(spark_trials_grid, spark, X, y)[0])
-        )
-    ours, search = timed(SparkGridSearchCV(SVC(), GRID, cv=3).fit, X, y)
+    # The first search of the fresh session (Python workers start, the JVM's code is cold),
+    # then the best of three more: what a notebook's first and later calls cost.
+    cold, search = timed(SparkGridSearchCV(SVC(), GRID, cv=3).fit, X, y)
     np.testing.assert_allclose(
         search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"]
     )
-    rows.append(("SparkGridSearchCV (local[2])", ours))
+    warm, _ = timed(SparkGridSearchCV(SVC(), GRID, cv=3).fit, X, y, repeat=1 if quick else 3)
+    rows.append(("SparkGridSearchCV (local[2]), first call of the session", cold))
+    rows.append(("SparkGridSearchCV (local[2]), warm best of 3", warm))
+    if not quick:  # after ours: ours' first call is the session's first job
+        rows.append(
+            ("hyperopt SparkTrials(parallelism=2)", timed(spark_trials_grid, spark, X, y)[0])
+        )
     return [
         {"method": m, "seconds": round(s, 1), "x limit (n_jobs=1 / 2)": round(s / limit, 2)}
         for m, s in rows
@@ -224,8 +229,9 @@ def main(argv=None):
     parts = args.only or ["grid", "halving", "tpe"]
     spark = build_local_session("local[2]")
     X, y = load_digits(return_X_y=True)
-    # warm-up: start Python workers and import scikit-learn in them, for every Spark method
-    SparkGridSearchCV(SVC(), {"C": [1.0]}, cv=3).fit(X[:200], y[:200])
+    if "grid" not in parts:  # the grid part measures the session's first search itself
+        # warm-up: start Python workers and import scikit-learn in them
+        SparkGridSearchCV(SVC(), {"C": [1.0]}, cv=3).fit(X[:200], y[:200])
     if "grid" in parts:
         report(
             "search_grid",

@@ -448,3 +448,39 @@ def test_a_spark_search_fitted_inside_another_searchs_run_search(spark):
     for outer in (Outer(Ridge(), cv=2), SparkOuter(Ridge(), {"alpha": [1.0]}, cv=2)):
         assert outer.fit(X, y).best_params_ == expected
     assert [(i.n_spark_jobs_, i.n_resumed_fits_) for i in inners] == [(1, 0), (1, 0)]
+
+
+def test_a_batch_does_not_carry_every_fits_callback_context(spark, monkeypatch):
+    """scikit-learn 1.9 gives each fit a callback context linked through their parent to
+    every other fit's: a batch's payload must not grow with the number of fits (it did, and
+    the driver's pickling grew with their square)."""
+    from sklearn.dummy import DummyClassifier
+
+    from spark_sklearn_bridge.parallel import _runner
+
+    sizes = []
+
+    class Recording(_runner.SharedPickler):
+        def __init__(self, file, tokens):
+            super().__init__(file, tokens)
+            self.file = file
+
+        def dump(self, obj):
+            super().dump(obj)
+            sizes.append(self.file.tell())
+
+    monkeypatch.setattr(_runner, "SharedPickler", Recording)
+    X, y = load_iris(return_X_y=True)
+    largest = {}
+    for n in (4, 64):
+        sizes.clear()
+        grid = {"random_state": list(range(n))}
+        search = SparkGridSearchCV(DummyClassifier(strategy="stratified"), grid, cv=2)
+        reference = GridSearchCV(DummyClassifier(strategy="stratified"), grid, cv=2)
+        np.testing.assert_array_equal(
+            search.fit(X, y).cv_results_["mean_test_score"],
+            reference.fit(X, y).cv_results_["mean_test_score"],
+        )
+        assert len(sizes) == 2 * n
+        largest[n] = max(sizes)
+    assert largest[64] < 1.2 * largest[4], largest
