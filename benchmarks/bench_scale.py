@@ -188,8 +188,8 @@ def case_hyperopt(spark, slots, meter, rows, peers):
         random_state=0,
         spark=spark,
     )
-    # The session's first Hyperopt search pays each Python worker's import of hyperopt
-    # (0.15 s of CPU; the search it sees pickles Hyperopt's space); then a warm one.
+    # The session's first Hyperopt search (its fits unpickle Hyperopt's space: a worker not
+    # forked from this package's daemon imports Hyperopt then, 0.2 s of CPU); then another.
     for label in ("first", "warm"):
         seconds, cpu, _ = meter.run(lambda: search.fit(X, y))
         ideal = max_evals * 2 * FIT_SECONDS / slots + search.refit_time_

@@ -1,4 +1,4 @@
-"""pyspark's Python daemon, with scikit-learn and this package imported before it forks.
+"""pyspark's Python daemon, with scikit-learn, Hyperopt and this package imported before it forks.
 
 Spark starts one daemon per executor (``python -m pyspark.daemon``) and forks a Python worker
 from it for every concurrent task; each new worker then imports what its task needs:
@@ -20,6 +20,7 @@ to ``spark_sklearn_bridge._daemon`` where the package is installed on the execut
 
 import gc
 
+import hyperopt  # noqa: F401  (a Hyperopt search's space unpickles it: 0.18 s a worker)
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import pyarrow  # noqa: F401
