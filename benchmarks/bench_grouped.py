@@ -2,8 +2,11 @@
 
 Cases: (a) 5,000 groups x 200 rows x 10 features, Ridge; (b) 500 groups x 200 rows, a 10-tree
 RandomForestRegressor; (c) skew: 500 small groups plus one group 100x larger (Ridge).
-Baselines: serial pandas groupby loop, joblib(n_jobs=2) loop, hand-written applyInPandas.
-Target: GroupedEstimator <= 1.3 x (serial / 2) on (a) and (b). Then prediction with the
+Baselines: serial pandas groupby loop, serial loop over numpy slices (one matrix, each
+group's rows by index), joblib(n_jobs=2) loop, hand-written applyInPandas. Targets:
+GroupedEstimator <= 1.3 x (serial / 2) on (a) and (b); on (a) <= 2.0 x (numpy loop / 2) warm,
+and its first fit of the session (timed once, before any warm-up: the Python workers start
+then) <= 1.0 x (serial / 2). Then prediction with the
 Ridge models of (a) on its 1,000,000 rows: a serial pandas loop over the groups, a hand-written
 ``applyInPandas`` (models dict in the closure) and ``GroupedEstimator.predict`` (both Spark
 methods written to a no-op sink), no target. Spark inputs are cached
@@ -46,6 +49,15 @@ def make_data(n_groups, n_rows, seed=0, big_group_factor=1):
 
 def serial_loop(frame, estimator):
     return {k: clone(estimator).fit(d[FEATURES], d["y"]) for k, d in frame.groupby("g")}
+
+
+def numpy_slice_loop(frame, estimator):
+    """The leanest by-hand loop: one matrix, each group's rows as index arrays, a fresh
+    estimator fitted on each slice (no DataFrame per group)."""
+    X, y = frame[FEATURES].to_numpy(), frame["y"].to_numpy()
+    return {
+        k: clone(estimator).fit(X[rows], y[rows]) for k, rows in frame.groupby("g").indices.items()
+    }
 
 
 def joblib_loop(frame, estimator):
@@ -125,29 +137,39 @@ def warm_up(spark, frame, estimator):
     fit_grouped(sdf, estimator)
 
 
-def run_case(spark, name, frame, estimator, rows, repeat):
+def run_case(spark, name, frame, estimator, rows, repeat, first=False):
     sdf = spark.createDataFrame(frame).cache()
     sdf.count()
     n_groups = frame["g"].nunique()
+    methods = []
+    if first:  # the session's first Python job: what a notebook's first fit costs
+        methods.append(
+            ("GroupedEstimator, first fit of the session", timed(fit_grouped, sdf, estimator)[0])
+        )
     warm_up(spark, frame, estimator)
     ours, model = timed(fit_grouped, sdf, estimator, repeat=repeat)
     hand, _ = timed(hand_written_apply_in_pandas, sdf, estimator, repeat=repeat)
     serial, _ = timed(serial_loop, frame, estimator, repeat=repeat)
+    lean, _ = timed(numpy_slice_loop, frame, estimator, repeat=repeat)
     par, _ = timed(joblib_loop, frame, estimator, repeat=repeat)
     assert model.n_groups_ == n_groups and model.n_failed_groups_ == 0
-    limit = serial / 2
-    for method, seconds in [
+    limit, lean_limit = serial / 2, lean / 2
+    methods = [
         ("serial pandas loop", serial),
+        ("serial numpy-slice loop", lean),
         ("joblib(n_jobs=2) loop", par),
         ("hand-written applyInPandas", hand),
+        *methods,
         ("GroupedEstimator", ours),
-    ]:
+    ]
+    for method, seconds in methods:
         rows.append(
             {
                 "case": name,
                 "method": method,
                 "best seconds": round(seconds, 2),
                 "x (serial/2)": round(seconds / limit, 2),
+                "x (numpy loop/2)": round(seconds / lean_limit, 2),
             }
         )
     table = model.model_table_.toPandas()
@@ -165,7 +187,9 @@ def main(argv=None):
     rows = []
     ridge, forest = Ridge(), RandomForestRegressor(n_estimators=10, random_state=0, n_jobs=1)
     ridge_data = make_data(5000 // scale, 200)
-    _, ridge_model = run_case(spark, "ridge 5000x200", ridge_data, ridge, rows, args.repeat)
+    _, ridge_model = run_case(
+        spark, "ridge 5000x200", ridge_data, ridge, rows, args.repeat, first=True
+    )
     run_case(spark, "forest 500x200", make_data(500 // scale, 200), forest, rows, args.repeat)
     skewed = make_data(500 // scale, 200, 1, 100)
     skew, _ = run_case(spark, "skew 500 + 1x100", skewed, ridge, rows, args.repeat)
