@@ -19,7 +19,7 @@ import numpy as np
 from sklearn import linear_model
 from sklearn.model_selection import GridSearchCV
 
-__all__ = ["LINEAR_TYPES", "linear_form", "linear_prediction"]
+__all__ = ["LINEAR_TYPES", "linear_form", "linear_prediction", "plain_numbers"]
 
 #: Exactly these types (not subclasses, which may override ``predict``): their ``predict`` on
 #: dense input is ``X @ coef_ + intercept_`` (``tests/test_grouped_fast_paths.py`` checks each).
@@ -76,6 +76,19 @@ def linear_form(model):
     if coef.ndim != 1 or intercept.ndim != 0 or coef.dtype != np.float64:
         return None, None
     return float(intercept), coef.tolist()
+
+
+def plain_numbers(schema, columns) -> bool:
+    """Whether ``columns`` of a Spark ``schema`` are all integers or floats: what
+    :func:`linear_prediction` casts to double exactly as Arrow and numpy convert them for the
+    model (booleans and decimals take the model's own path)."""
+    from pyspark.sql import types as T
+
+    types = {f.name: f.dataType for f in schema.fields}
+    return all(
+        isinstance(types[c], T.NumericType) and not isinstance(types[c], T.DecimalType)
+        for c in columns
+    )
 
 
 def linear_prediction(features, weights, intercept, *, where=(), refusal):

@@ -24,6 +24,7 @@ from .._frames import (
     same_key,
 )
 from .._inputs import column, spark_column_kinds
+from .._linear import plain_numbers
 from .._model_input import is_vector_type, output_vectors
 from .._reserved import KNOWN, MODEL
 from .._schemas import is_clusterer, output_type
@@ -33,7 +34,7 @@ from .._shipping import SHIP_LIMIT_BYTES
 from .._threads import limit_task_threads
 from ..exceptions import ColumnError
 from ._features import FeatureMatrix, fits_numpy_like_pandas, numpy_features
-from ._keys import check_key_types, group_key, is_numeric_type, key_dict
+from ._keys import check_key_types, group_key, key_dict
 from ._linear import join_coefficients, linear_prediction
 from ._policy import Missing, Routing
 
@@ -124,10 +125,9 @@ def predict_spark(est, method, X):
         routing=_routing(est),
         fallback=table.fallback,
     )
-    if LINEAR_IN_SQL and not X.isStreaming and method == "predict" and table.all_linear():
-        kinds = {f.name: f.dataType.simpleString() for f in X.schema.fields}
-        if all(is_numeric_type(kinds[c]) and "decimal" not in kinds[c] for c in features):
-            return _predict_linear(X, table, spark, spec, schema, bool(to_fallback))
+    linear = LINEAR_IN_SQL and method == "predict" and not X.isStreaming
+    if linear and table.all_linear() and plain_numbers(X.schema, features):
+        return _predict_linear(X, table, spark, spec, schema, bool(to_fallback))
     n_partitions = est.n_partitions or default_partitions(spark)
     keys = [column(c) for c in group_cols]  # quoted: any column name works
     small = table.distributed is None and table.usable_bytes() <= SHIP_LIMIT_BYTES

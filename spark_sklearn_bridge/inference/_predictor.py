@@ -28,7 +28,7 @@ from .._inputs import (
     resolve_columns,
     spark_column_kinds,
 )
-from .._linear import linear_form
+from .._linear import linear_form, plain_numbers
 from .._linear import linear_prediction as _linear_prediction
 from .._model_input import (
     FeatureColumns,
@@ -443,17 +443,8 @@ def _feature_columns(model, X, feature_cols, exclude):
         names = list(features)  # a DataFrame of the columns' own types, by their names
     else:
         names = None
-    types = {f.name: f.dataType for f in X.schema.fields}
-    numeric = all(_plain_number(types[c]) for c in features)
+    numeric = plain_numbers(X.schema, features)
     return _Columns([column(c) for c in features], names, numeric, labels=list(features))
-
-
-def _plain_number(dtype) -> bool:
-    """Integers and floats: what the linear path casts to double exactly as Arrow and numpy
-    convert them for the model (booleans and decimals take the model's own path)."""
-    from pyspark.sql import types as T
-
-    return isinstance(dtype, T.NumericType) and not isinstance(dtype, T.DecimalType)
 
 
 class _PyfuncModel:
