@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from numbers import Integral
 
 import numpy as np
@@ -256,18 +257,19 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
         for epoch in range(self.epochs):
             seed = int(rng.randint(np.iinfo(np.int32).max))
             batches = epoch_batches(data.select(*columns), n_batches, self.shuffle, seed)
-            for index, frame in enumerate(_stream(batches)):
-                Xb = frame[features] if named else frame[features].to_numpy()
-                args = (Xb, frame[LABEL].to_numpy()) if label is not None else (Xb,)
-                try:
-                    estimator.partial_fit(*args, **kwargs)
-                except Exception as error:
-                    error.add_note(
-                        f"(in {type(estimator).__name__}.partial_fit, epoch {epoch}, "
-                        f"batch {index}, {len(frame)} rows)"
-                    )
-                    raise
-                self.n_batches_ += 1
+            with closing(_stream(batches)) as stream:  # its cache goes, also on an error
+                for index, frame in enumerate(stream):
+                    Xb = frame[features] if named else frame[features].to_numpy()
+                    args = (Xb, frame[LABEL].to_numpy()) if label is not None else (Xb,)
+                    try:
+                        estimator.partial_fit(*args, **kwargs)
+                    except Exception as error:
+                        error.add_note(
+                            f"(in {type(estimator).__name__}.partial_fit, epoch {epoch}, "
+                            f"batch {index}, {len(frame)} rows)"
+                        )
+                        raise
+                    self.n_batches_ += 1
         self.estimator_ = estimator
         self.n_rows_ = stats["n"]
         self.n_features_in_ = len(features)
@@ -426,17 +428,22 @@ def _stream(batches):
     next one computed while the caller trains on the current one: the driver holds about two
     batches.
 
-    The rows travel as Arrow streams (``mapInArrow``), one row per Arrow record batch, each
-    with its partition's number. Classic Spark runs one job per partition
-    (``SparkContext.runJob``); ``DataFrame.toLocalIterator`` is not used there because it
-    kept every partition it served on the driver's JVM heap (measured: a 1 GiB heap failed
-    after 4 million rows of 11 doubles, with or without prefetching). On Spark Connect,
-    which has no SparkContext, the server streams the partitions (``toLocalIterator``).
+    Classic Spark runs one job per partition (``SparkContext.runJob``), the rows travelling
+    as Arrow streams (``mapInArrow``), one row per Arrow record batch, each with its
+    partition's number. ``DataFrame.toLocalIterator`` is used on neither engine: on classic
+    Spark it kept every partition it served on the driver's JVM heap (measured: a 1 GiB
+    heap failed after 4 million rows of 11 doubles, with or without prefetching), and on
+    Spark Connect, which ignores ``prefetchPartitions``, the client buffered the stream as
+    far ahead as the server sent it. Spark Connect has no SparkContext: see
+    :func:`_connect_partitions`.
     """
     import pyarrow as pa
 
     from .._session import is_spark_connect
 
+    if is_spark_connect(batches.sparkSession):
+        yield from _connect_partitions(batches)
+        return
     schema = batches.schema
 
     def pack(iterator):
@@ -453,12 +460,7 @@ def _stream(batches):
             )
 
     packed = batches.mapInArrow(pack, f"{_PART} int, {_PACKED} binary")
-    partitions = (
-        _connect_partitions(packed)
-        if is_spark_connect(packed.sparkSession)
-        else _classic_partitions(packed)
-    )
-    for rows in partitions:
+    for rows in _classic_partitions(packed):
         if rows:
             yield _to_pandas([pa.ipc.open_stream(row[_PACKED]).read_all() for row in rows], schema)
 
@@ -483,16 +485,40 @@ def _rows(iterator):
     return iterator
 
 
-def _connect_partitions(packed):
-    """The rows of each partition, streamed by the Connect server in partition order."""
-    current, rows = None, []
-    for row in packed.toLocalIterator(prefetchPartitions=True):
-        if row[_PART] != current and rows:
-            yield rows
-            rows = []
-        current = row[_PART]
-        rows.append(row)
-    yield rows
+def _connect_partitions(batches):
+    """Each non-empty partition of ``batches`` as a pandas DataFrame, one job each, the next
+    one fetched while the caller trains on the current one.
+
+    Spark Connect can neither run a job on one partition nor bound what its client buffers
+    of a result stream. So the epoch is persisted on the executors with each row's partition
+    number (``spark_partition_id``), one small job counts the rows of each partition, and
+    each batch is one job reading its partition back (``toArrow``; the cached blocks of
+    other partitions are skipped by their statistics). The cache is dropped when the
+    iteration ends, also when the caller stops early.
+    """
+    from pyspark.sql import functions as F
+
+    numbered = batches.withColumn(_PART, F.spark_partition_id()).persist()
+    try:
+        counts = numbered.groupBy(_PART).count().collect()
+        parts = sorted(row[_PART] for row in counts if row["count"])
+        names = batches.columns
+
+        def fetch(part):
+            table = numbered.filter(F.col(_PART) == part).drop(_PART).toArrow()
+            frame = table.to_pandas()
+            frame.columns = names
+            return frame
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssb-prefetch") as pool:
+            pending = pool.submit(fetch, parts[0]) if parts else None
+            for k in range(len(parts)):
+                frame = pending.result()
+                if k + 1 < len(parts):
+                    pending = pool.submit(fetch, parts[k + 1])
+                yield frame
+    finally:
+        numbered.unpersist()
 
 
 def _to_pandas(tables, schema) -> pd.DataFrame:

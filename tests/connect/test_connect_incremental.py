@@ -1,7 +1,13 @@
 """SparkIncrementalEstimator on Spark Connect (issue #24): the classic suite's tests, each
 against partial_fit called by hand on the same batches, run through a Connect session (where
-the server streams the partitions)."""
+each batch is one job over the persisted epoch)."""
 
+import numpy as np
+import pytest
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+from sklearn.linear_model import SGDClassifier
+from sklearn.utils import check_random_state
 from test_incremental import (  # noqa: F401  (fixtures and tests run here on Connect)
     iris_sdf,
     test_a_classifier_equals_partial_fit_by_hand,
@@ -10,3 +16,33 @@ from test_incremental import (  # noqa: F401  (fixtures and tests run here on Co
     test_other_estimators_equal_partial_fit_by_hand,
     test_the_driver_holds_about_two_batches,
 )
+
+from spark_sklearn_bridge import SparkIncrementalEstimator
+from spark_sklearn_bridge._reserved import LABEL
+from spark_sklearn_bridge.spark_ml._incremental import _PART, epoch_batches
+
+
+def test_the_epochs_cache_lives_while_it_trains_and_goes_after_an_error(iris_sdf):  # noqa: F811
+    """On Connect each batch is a job over the persisted epoch: cached while partial_fit runs,
+    dropped when training stops, here by partial_fit raising on the second batch."""
+    # The epoch's plan as SparkIncrementalEstimator builds it (random_state=3, 4 batches).
+    seed = int(check_random_state(3).randint(np.iinfo(np.int32).max))
+    columns = [F.col(c).cast("double").alias(c) for c in ["a", "b", "c", "d"]]
+    epoch = epoch_batches(iris_sdf.select(*columns, F.col("label").alias(LABEL)), 4, True, seed)
+    numbered = epoch.withColumn(_PART, F.spark_partition_id())
+    levels = []
+
+    class FailsOnTheSecondBatch(SGDClassifier):
+        def partial_fit(self, X, y, classes=None):
+            levels.append(numbered.storageLevel)
+            if len(levels) == 2:
+                raise RuntimeError("second batch")
+            return super().partial_fit(X, y, classes=classes)
+
+    model = SparkIncrementalEstimator(
+        FailsOnTheSecondBatch(random_state=0), label_col="label", batch_rows=300, random_state=3
+    )
+    with pytest.raises(RuntimeError, match="second batch"):
+        model.fit(iris_sdf)
+    assert levels[0] != StorageLevel.NONE
+    assert numbered.storageLevel == StorageLevel.NONE
