@@ -63,7 +63,8 @@ class SparkIncrementalEstimator(SparkEstimatorMixin, ScoreByTypeMixin, BaseEstim
 
     Each epoch splits the rows into batches of about ``batch_rows`` rows and calls the
     estimator's ``partial_fit`` once per batch, while the next batch is already being fetched
-    from the executors. The driver holds about two batches, whatever the table's size.
+    from the executors. The driver holds about two batches, whatever the table's size (on
+    Spark Connect each epoch is persisted on the executors while it trains).
 
     Parameters
     ----------
