@@ -9,6 +9,7 @@ driver holds at most two batches whatever the size of the table.
 from __future__ import annotations
 
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from numbers import Integral
@@ -431,21 +432,25 @@ def _stream(batches):
 
     Classic Spark runs one job per partition (``SparkContext.runJob``), the rows travelling
     as Arrow streams (``mapInArrow``), one row per Arrow record batch, each with its
-    partition's number. ``DataFrame.toLocalIterator`` is used on neither engine: on classic
-    Spark it kept every partition it served on the driver's JVM heap (measured: a 1 GiB
-    heap failed after 4 million rows of 11 doubles, with or without prefetching), and on
-    Spark Connect, which ignores ``prefetchPartitions``, the client buffered the stream as
-    far ahead as the server sent it. Spark Connect has no SparkContext: see
-    :func:`_connect_partitions`.
+    partition's number. ``DataFrame.toLocalIterator`` is not used: on classic Spark it kept
+    every partition it served on the driver's JVM heap (measured: a 1 GiB heap failed after
+    4 million rows of 11 doubles, with or without prefetching), and on Spark Connect, which
+    ignores ``prefetchPartitions``, the client buffered the stream as far ahead as the
+    server sent it (there it is only the fallback of a server that refuses to cache). Spark
+    Connect has no SparkContext: see :func:`_connect_partitions`.
     """
-    import pyarrow as pa
-
     from .._session import is_spark_connect
 
     if is_spark_connect(batches.sparkSession):
         yield from _connect_partitions(batches)
         return
-    schema = batches.schema
+    yield from _unpacked(_classic_partitions(_packed(batches)), batches.schema)
+
+
+def _packed(batches):
+    """``batches`` as rows of Arrow streams (``mapInArrow``): one row per Arrow record
+    batch, with its partition's number."""
+    import pyarrow as pa
 
     def pack(iterator):
         from pyspark import TaskContext
@@ -460,8 +465,14 @@ def _stream(batches):
                 schema=pa.schema([(_PART, pa.int32()), (_PACKED, pa.binary())]),
             )
 
-    packed = batches.mapInArrow(pack, f"{_PART} int, {_PACKED} binary")
-    for rows in _classic_partitions(packed):
+    return batches.mapInArrow(pack, f"{_PART} int, {_PACKED} binary")
+
+
+def _unpacked(partitions, schema):
+    """Each non-empty partition's packed rows as one pandas DataFrame."""
+    import pyarrow as pa
+
+    for rows in partitions:
         if rows:
             yield _to_pandas([pa.ipc.open_stream(row[_PACKED]).read_all() for row in rows], schema)
 
@@ -496,10 +507,27 @@ def _connect_partitions(batches):
     each batch is one job reading its partition back (``toArrow``; the cached blocks of
     other partitions are skipped by their statistics). The cache is dropped when the
     iteration ends, also when the caller stops early.
+
+    A server that refuses to cache (some managed, serverless ones do) streams the epoch
+    instead (``toLocalIterator``), with a warning: its client may then buffer ahead of
+    ``partial_fit``, holding more than two batches.
     """
+    from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
-    numbered = batches.withColumn(_PART, F.spark_partition_id()).persist()
+    numbered = batches.withColumn(_PART, F.spark_partition_id())
+    try:
+        numbered.persist()
+    except PySparkException as error:
+        reason = str(error).split("\n", 1)[0]
+        warnings.warn(
+            f"The Spark Connect server refused to cache the epoch ({reason}); its batches "
+            "are streamed instead, and the driver may hold more than two of them.",
+            UserWarning,
+            stacklevel=2,
+        )
+        yield from _unpacked(_streamed_partitions(_packed(batches)), batches.schema)
+        return
     try:
         counts = numbered.groupBy(_PART).count().collect()
         parts = sorted(row[_PART] for row in counts if row["count"])
@@ -520,6 +548,18 @@ def _connect_partitions(batches):
                 yield frame
     finally:
         numbered.unpersist()
+
+
+def _streamed_partitions(packed):
+    """The rows of each partition, streamed by the Connect server in partition order."""
+    current, rows = None, []
+    for row in packed.toLocalIterator():
+        if row[_PART] != current and rows:
+            yield rows
+            rows = []
+        current = row[_PART]
+        rows.append(row)
+    yield rows
 
 
 def _to_pandas(tables, schema) -> pd.DataFrame:

@@ -5,10 +5,15 @@ each batch is one job over the persisted epoch)."""
 import numpy as np
 import pytest
 from pyspark import StorageLevel
+from pyspark.errors import PySparkException
 from pyspark.sql import functions as F
+from pyspark.sql.connect.dataframe import DataFrame
+from sklearn.base import clone
 from sklearn.linear_model import SGDClassifier
 from sklearn.utils import check_random_state
 from test_incremental import (  # noqa: F401  (fixtures and tests run here on Connect)
+    FEATURES,
+    by_hand,
     iris_sdf,
     test_a_classifier_equals_partial_fit_by_hand,
     test_bad_input_is_named_before_any_batch,
@@ -46,3 +51,23 @@ def test_the_epochs_cache_lives_while_it_trains_and_goes_after_an_error(iris_sdf
         model.fit(iris_sdf)
     assert levels[0] != StorageLevel.NONE
     assert numbered.storageLevel == StorageLevel.NONE
+
+
+def test_a_server_that_refuses_to_cache_streams_the_epoch(iris_sdf, monkeypatch):  # noqa: F811
+    """Some managed Connect servers allow no cache: the epoch is then streamed, with a warning
+    naming the refusal, and the model still equals partial_fit by hand."""
+
+    def refuse(self, *args, **kwargs):
+        raise PySparkException("[NOT_SUPPORTED] PERSIST is not supported here.")
+
+    monkeypatch.setattr(DataFrame, "persist", refuse)
+    sgd = SGDClassifier(random_state=0, shuffle=False)
+    with pytest.warns(UserWarning, match=r"refused to cache the epoch \(\[NOT_SUPPORTED\] PERS"):
+        model = SparkIncrementalEstimator(
+            sgd, feature_cols=FEATURES, batch_rows=100, epochs=2, random_state=7
+        ).fit(iris_sdf)
+    expected = by_hand(
+        clone(sgd), iris_sdf, batch_rows=100, epochs=2, shuffle=True, random_state=7
+    )
+    np.testing.assert_allclose(model.estimator_.coef_, expected.coef_, rtol=1e-12)
+    assert model.n_batches_ == 24
