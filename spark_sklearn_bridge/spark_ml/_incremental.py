@@ -48,6 +48,8 @@ __all__ = ["SparkIncrementalEstimator", "epoch_batches"]
 _KEY = INPUT_PREFIX + "order"
 _PACKED = INPUT_PREFIX + "batch"
 _PART = INPUT_PREFIX + "partition"
+_CACHED_PARTITIONS = 8  # each job's tasks on Spark Connect (see _connect_partitions)
+_FETCH_BYTES = 8 << 20  # what one job of Spark Connect brings at least, small batches joined
 _DATA = (
     "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n"
     "    Data with the feature columns the model was fitted on."
@@ -502,11 +504,14 @@ def _connect_partitions(batches):
     one fetched while the caller trains on the current one.
 
     Spark Connect can neither run a job on one partition nor bound what its client buffers
-    of a result stream. So the epoch is persisted on the executors with each row's partition
-    number (``spark_partition_id``), one small job counts the rows of each partition, and
-    each batch is one job reading its partition back (``toArrow``; the cached blocks of
-    other partitions are skipped by their statistics). The cache is dropped when the
-    iteration ends, also when the caller stops early.
+    of a result stream. So the epoch is persisted on the executors, each row with its batch
+    (``spark_partition_id``, taken before the batches are coalesced into
+    :data:`_CACHED_PARTITIONS` cached partitions of consecutive batches: each job then has
+    that many tasks, however many batches). One small job counts the rows of each batch;
+    then each job reads back one batch, or several consecutive ones up to
+    :data:`_FETCH_BYTES` (``toArrow``; the cached blocks of other batches are skipped by
+    their statistics). The cache is dropped when the iteration ends, also when the caller
+    stops early.
 
     A server that refuses to cache (some managed, serverless ones do) streams the epoch
     instead (``toLocalIterator``), with a warning: its client may then buffer ahead of
@@ -515,7 +520,7 @@ def _connect_partitions(batches):
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
-    numbered = batches.withColumn(_PART, F.spark_partition_id())
+    numbered = batches.withColumn(_PART, F.spark_partition_id()).coalesce(_CACHED_PARTITIONS)
     try:
         numbered.persist()
     except PySparkException as error:
@@ -530,24 +535,39 @@ def _connect_partitions(batches):
         return
     try:
         counts = numbered.groupBy(_PART).count().collect()
-        parts = sorted(row[_PART] for row in counts if row["count"])
+        sizes = sorted((row[_PART], row["count"]) for row in counts if row["count"])
+        windows = _windows(sizes, row_bytes=8 * len(batches.columns))
         names = batches.columns
 
-        def fetch(part):
-            table = numbered.filter(F.col(_PART) == part).drop(_PART).toArrow()
-            frame = table.to_pandas()
+        def fetch(window):
+            frame = numbered.filter(F.col(_PART).isin(window)).toArrow().to_pandas()
+            parts = frame.pop(_PART)
             frame.columns = names
-            return frame
+            return [frame[parts.to_numpy() == part].reset_index(drop=True) for part in window]
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssb-prefetch") as pool:
-            pending = pool.submit(fetch, parts[0]) if parts else None
-            for k in range(len(parts)):
-                frame = pending.result()
-                if k + 1 < len(parts):
-                    pending = pool.submit(fetch, parts[k + 1])
-                yield frame
+            pending = pool.submit(fetch, windows[0]) if windows else None
+            for k in range(len(windows)):
+                frames = pending.result()
+                if k + 1 < len(windows):
+                    pending = pool.submit(fetch, windows[k + 1])
+                while frames:
+                    yield frames.pop(0)
     finally:
         numbered.unpersist()
+
+
+def _windows(sizes, row_bytes: int) -> list:
+    """The partitions of ``sizes`` (``[(partition, rows)]`` in order) in consecutive windows
+    of about :data:`_FETCH_BYTES` at most (``row_bytes`` a row), one partition at least."""
+    windows, window, size = [], [], 0
+    for part, rows in sizes:
+        if window and size + rows * row_bytes > _FETCH_BYTES:
+            windows.append(window)
+            window, size = [], 0
+        window.append(part)
+        size += rows * row_bytes
+    return windows + [window] if window else windows
 
 
 def _streamed_partitions(packed):

@@ -24,7 +24,13 @@ from test_incremental import (  # noqa: F401  (fixtures and tests run here on Co
 
 from spark_sklearn_bridge import SparkIncrementalEstimator
 from spark_sklearn_bridge._reserved import LABEL
-from spark_sklearn_bridge.spark_ml._incremental import _PART, epoch_batches
+from spark_sklearn_bridge.spark_ml._incremental import (
+    _CACHED_PARTITIONS,
+    _FETCH_BYTES,
+    _PART,
+    _windows,
+    epoch_batches,
+)
 
 
 def test_the_epochs_cache_lives_while_it_trains_and_goes_after_an_error(iris_sdf):  # noqa: F811
@@ -34,7 +40,7 @@ def test_the_epochs_cache_lives_while_it_trains_and_goes_after_an_error(iris_sdf
     seed = int(check_random_state(3).randint(np.iinfo(np.int32).max))
     columns = [F.col(c).cast("double").alias(c) for c in ["a", "b", "c", "d"]]
     epoch = epoch_batches(iris_sdf.select(*columns, F.col("label").alias(LABEL)), 4, True, seed)
-    numbered = epoch.withColumn(_PART, F.spark_partition_id())
+    numbered = epoch.withColumn(_PART, F.spark_partition_id()).coalesce(_CACHED_PARTITIONS)
     levels = []
 
     class FailsOnTheSecondBatch(SGDClassifier):
@@ -71,3 +77,11 @@ def test_a_server_that_refuses_to_cache_streams_the_epoch(iris_sdf, monkeypatch)
     )
     np.testing.assert_allclose(model.estimator_.coef_, expected.coef_, rtol=1e-12)
     assert model.n_batches_ == 24
+
+
+def test_small_batches_share_a_fetch_and_a_large_one_has_its_own():
+    """Each Connect job brings consecutive batches up to _FETCH_BYTES, at least one batch."""
+    rows = _FETCH_BYTES // 80  # rows of 10 doubles that fill one fetch
+    sizes = [(0, rows // 4), (1, rows // 4), (2, rows // 4), (3, 2 * rows), (5, rows // 2), (6, 1)]
+    assert _windows(sizes, row_bytes=80) == [[0, 1, 2], [3], [5, 6]]
+    assert _windows([], row_bytes=80) == []
