@@ -189,8 +189,8 @@ def test_the_driver_holds_about_two_batches(spark):
     assert model.n_batches_ >= 36
     growth = peak[0] - baseline
     # Measured: 45-90 MiB classic; on Connect 50-110 MiB (135 in a loaded gate) while its
-    # client buffered a result stream, 75 MiB with two busy processes beside it since each
-    # batch is one job. Holding the table would take more than the table (352 MB) itself.
+    # client held a result stream, 75 MiB with two busy processes beside it since each fetch
+    # is one job. Holding the table would take more than the table (352 MB) itself.
     assert growth < 0.4 * 4_000_000 * 11 * 8, f"driver grew by {growth / 2**20:.0f} MiB"
 
 

@@ -437,9 +437,9 @@ def _stream(batches):
     partition's number. ``DataFrame.toLocalIterator`` is not used: on classic Spark it kept
     every partition it served on the driver's JVM heap (measured: a 1 GiB heap failed after
     4 million rows of 11 doubles, with or without prefetching), and on Spark Connect, which
-    ignores ``prefetchPartitions``, the client buffered the stream as far ahead as the
-    server sent it (there it is only the fallback of a server that refuses to cache). Spark
-    Connect has no SparkContext: see :func:`_connect_partitions`.
+    ignores ``prefetchPartitions``, its client held about ten batches ahead of the caller
+    (measured: 87-109 MiB of 8.8 MB batches; there it is only the fallback of a server that
+    refuses to cache). Spark Connect has no SparkContext: see :func:`_connect_partitions`.
     """
     from .._session import is_spark_connect
 
