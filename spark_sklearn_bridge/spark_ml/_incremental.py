@@ -500,8 +500,8 @@ def _rows(iterator):
 
 
 def _connect_partitions(batches):
-    """Each non-empty partition of ``batches`` as a pandas DataFrame, one job each, the next
-    one fetched while the caller trains on the current one.
+    """Each non-empty partition of ``batches`` as a pandas DataFrame, a job per batch (or per
+    few small ones), the next job run while the caller trains on the current batches.
 
     Spark Connect can neither run a job on one partition nor bound what its client buffers
     of a result stream. So the epoch is persisted on the executors, each row with its batch
