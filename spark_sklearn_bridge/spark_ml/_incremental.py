@@ -49,7 +49,7 @@ _KEY = INPUT_PREFIX + "order"
 _PACKED = INPUT_PREFIX + "batch"
 _PART = INPUT_PREFIX + "partition"
 _CACHED_PARTITIONS = 8  # each job's tasks on Spark Connect (see _connect_partitions)
-_FETCH_BYTES = 8 << 20  # what one job of Spark Connect brings at least, small batches joined
+_FETCH_BYTES = 8 << 20  # what one job of Spark Connect brings at most (one batch at least)
 _DATA = (
     "pyspark.sql.DataFrame, pandas.DataFrame or array-like\n"
     "    Data with the feature columns the model was fitted on."
@@ -483,16 +483,24 @@ def _classic_partitions(packed):
     """The rows of each partition, one ``runJob`` per partition, the next one prefetched."""
     rdd = packed.rdd
     context = rdd.context
-    n = rdd.getNumPartitions()
-    if n == 0:
+    yield from _prefetched(
+        lambda p: context.runJob(rdd, _rows, [p]), range(rdd.getNumPartitions())
+    )
+
+
+def _prefetched(fetch, keys):
+    """``fetch(key)`` for each of ``keys`` in order, the next one running in a thread while
+    the caller uses the current one."""
+    keys = list(keys)
+    if not keys:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssb-prefetch") as pool:
-        pending = pool.submit(context.runJob, rdd, _rows, [0])
-        for p in range(n):
-            rows = pending.result()
-            if p + 1 < n:
-                pending = pool.submit(context.runJob, rdd, _rows, [p + 1])
-            yield rows
+        pending = pool.submit(fetch, keys[0])
+        for k in range(len(keys)):
+            value = pending.result()
+            if k + 1 < len(keys):
+                pending = pool.submit(fetch, keys[k + 1])
+            yield value
 
 
 def _rows(iterator):
@@ -545,14 +553,9 @@ def _connect_partitions(batches):
             frame.columns = names
             return [frame[parts.to_numpy() == part].reset_index(drop=True) for part in window]
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssb-prefetch") as pool:
-            pending = pool.submit(fetch, windows[0]) if windows else None
-            for k in range(len(windows)):
-                frames = pending.result()
-                if k + 1 < len(windows):
-                    pending = pool.submit(fetch, windows[k + 1])
-                while frames:
-                    yield frames.pop(0)
+        for frames in _prefetched(fetch, windows):
+            while frames:
+                yield frames.pop(0)
     finally:
         numbered.unpersist()
 

@@ -1,6 +1,6 @@
 """SparkIncrementalEstimator on Spark Connect (issue #24): the classic suite's tests, each
 against partial_fit called by hand on the same batches, run through a Connect session (where
-each batch is one job over the persisted epoch)."""
+each job fetches batches of the persisted epoch)."""
 
 import numpy as np
 import pytest
@@ -34,7 +34,7 @@ from spark_sklearn_bridge.spark_ml._incremental import (
 
 
 def test_the_epochs_cache_lives_while_it_trains_and_goes_after_an_error(iris_sdf):  # noqa: F811
-    """On Connect each batch is a job over the persisted epoch: cached while partial_fit runs,
+    """On Connect each job fetches batches of the persisted epoch: cached while partial_fit runs,
     dropped when training stops, here by partial_fit raising on the second batch."""
     # The epoch's plan as SparkIncrementalEstimator builds it (random_state=3, 4 batches).
     seed = int(check_random_state(3).randint(np.iinfo(np.int32).max))
