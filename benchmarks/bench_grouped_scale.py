@@ -16,12 +16,16 @@ One run, three parts:
    the floor of any Python prediction. Linear models are predicted in Spark SQL from their
    coefficients; with 400 rows per group the per-group model path that other estimators
    take is measured too.
+   Then 2M rows over 20 and 200 groups of decision trees (a shipped table; the model path):
+   the no-op floor, the rows hash-partitioned by group first, and each partition predicted as
+   it is (the default up to ``UNSHUFFLED_MAX_GROUPS`` groups), interleaved, best of three.
 3. **Baseline.** The serial pandas loop over the same groups for every case, last (it holds
    every model in the driver); the ratio to the 2-core limit is ours / (serial / 2).
 
 One run per method: the loops are long (the default run takes about 20 minutes on 2 cores).
 
     python -m benchmarks.bench_grouped_scale [--groups 1000 5000] [--quick] [--no-serial]
+        [--few-groups-only]
 """
 
 from __future__ import annotations
@@ -160,11 +164,57 @@ def model_path(model, data):
         model._table.frame["intercept"] = linear
 
 
+def few_groups_rows(spark, counts=(20, 200), n_rows=2_000_000):
+    """The model path over a few groups of trees, with and without the shuffle by group."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from spark_sklearn_bridge.grouped import _predict
+
+    default = _predict.UNSHUFFLED_MAX_GROUPS
+    rows = []
+    for n_groups in counts:
+        tree = DecisionTreeRegressor(max_depth=8, random_state=0)
+        model = GroupedEstimator(tree, "g", label_col="y")
+        model.fit(spark.createDataFrame(make_data(n_groups, 200, 10)))
+        data = spark.createDataFrame(make_data(n_groups, n_rows // n_groups, 10, seed=1))
+        data = data.drop("y").repartition(4).cache()  # rows of every group in each partition
+        count = data.count()
+        methods = {
+            "no-op mapInPandas (floor)": (None, with_constant),
+            "model path, hash-partitioned by group": (0, model.predict),
+            "model path, each partition as it is": (10**9, model.predict),
+        }
+        best = dict.fromkeys(methods, float("inf"))
+        try:
+            for _ in range(3):  # interleaved: the machine's drift hits every method alike
+                for method, (limit, predict) in methods.items():
+                    _predict.UNSHUFFLED_MAX_GROUPS = default if limit is None else limit
+                    best[method] = min(best[method], timed(noop_sink, predict(data))[0])
+        finally:
+            _predict.UNSHUFFLED_MAX_GROUPS = default
+        chosen = "as it is" if n_groups <= default else "hash-partitioned"
+        for method, seconds in best.items():
+            rows.append(
+                {
+                    "models": f"{n_groups} groups (trees, shipped)",
+                    "method": method + (" (default)" if method.endswith(chosen) else ""),
+                    "rows": count,
+                    "seconds": round(seconds, 2),
+                    "share of floor": round(best["no-op mapInPandas (floor)"] / seconds, 2),
+                }
+            )
+        data.unpersist()
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--groups", type=int, nargs="+", default=[1000, 5000, 50000, 200000])
     parser.add_argument("--quick", action="store_true", help="1,000 and 5,000 groups only")
     parser.add_argument("--no-serial", action="store_true", help="skip the serial baselines")
+    parser.add_argument(
+        "--few-groups-only", action="store_true", help="only the few-groups predictions"
+    )
     args = parser.parse_args(argv)
     counts = [1000, 5000] if args.quick else sorted(args.groups)
     cases = [(f"linreg {n}x20x5", LinearRegression(), (n, 20, 5)) for n in counts]
@@ -173,6 +223,10 @@ def main(argv=None):
     warm = spark.createDataFrame(make_data(50, 20, 5))
     GroupedEstimator(LinearRegression(), "g", label_col="y").fit(warm)
     noop_sink(with_constant(warm))
+    few = few_groups_rows(spark)
+    report("grouped_scale_predict_few", few, notes="2M new rows to Spark's noop sink")
+    if args.few_groups_only:
+        return
 
     rows, predicted = [], []
     for name, estimator, shape in cases:  # 1. fits, 2. predictions with the largest tables

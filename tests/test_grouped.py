@@ -338,7 +338,7 @@ def _with_unseen_rows(data):
     return new.reset_index(names="row")
 
 
-@pytest.mark.parametrize("path", ["shipped", "distributed"])
+@pytest.mark.parametrize("path", ["shipped", "shipped-shuffled", "distributed"])
 def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
     from spark_sklearn_bridge.grouped import _predict
 
@@ -346,6 +346,8 @@ def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
         monkeypatch.setattr(_predict, "SHIP_LIMIT_BYTES", -1)
     else:  # one chunk per Arrow batch: some chunks hold only unseen rows
         monkeypatch.setattr(_predict, "PREDICT_CHUNK_ROWS", 1)
+    if path == "shipped-shuffled":  # as for a table of many groups
+        monkeypatch.setattr(_predict, "UNSHUFFLED_MAX_GROUPS", 0)
     data = make_data(n_groups=5, n_rows=40, seed=3)
     data["label"] = np.where(data["y"] > 0, "up", "down")
     base = LogisticRegression()
@@ -375,6 +377,43 @@ def test_spark_predictions_on_both_model_paths(spark, monkeypatch, path):
         predict_by_hand(expected, reference, ["store"], "predict_proba"),
         rtol=1e-12,
     )
+
+
+def _shuffles_by_group(frame, capsys) -> bool:
+    """The physical plan of ``frame`` hash-partitions its rows on ``store``."""
+    capsys.readouterr()
+    frame.explain()
+    plan = capsys.readouterr().out
+    return "hashpartitioning(store" in plan
+
+
+@pytest.mark.parametrize("unseen", ["null", "fallback"])
+def test_a_few_groups_are_predicted_without_a_shuffle(spark, monkeypatch, capsys, unseen):
+    """Up to UNSHUFFLED_MAX_GROUPS groups (unseen ones the fallback serves included), the
+    shipped model table predicts each partition as it is; beyond it the rows are shuffled."""
+    from spark_sklearn_bridge.grouped import _predict
+
+    data = make_data(n_groups=4, seed=5)
+    model = GroupedEstimator(
+        DecisionTreeRegressor(max_depth=3, random_state=0),
+        "store",
+        feature_cols=FEATURES,
+        label_col="y",
+        unseen_groups=unseen,
+        fallback="global" if unseen == "fallback" else None,
+    ).fit(spark.createDataFrame(data))
+    new = _with_unseen_rows(data)
+    sdf = spark.createDataFrame(new).repartition(3)
+    counted = r"rows (in|of) 1 groups"  # the warning of "null" or of "fallback"
+    with pytest.warns(UserWarning, match=counted):
+        expected = model.predict(new[["store", *FEATURES]])
+    for limit, shuffled in [(4, unseen == "fallback"), (3, True), (64, False)]:
+        monkeypatch.setattr(_predict, "UNSHUFFLED_MAX_GROUPS", limit)
+        with pytest.warns(UserWarning, match=counted):
+            out = model.predict(sdf)
+        assert _shuffles_by_group(out, capsys) == shuffled, limit
+        out = out.toPandas().sort_values("row")
+        np.testing.assert_array_equal(out["prediction"].fillna(np.nan), expected)
 
 
 @pytest.mark.parametrize("path", ["shipped", "distributed"])

@@ -2,10 +2,12 @@
 
 On pandas input the driver groups the rows and calls each group's model once. On Spark input
 (:func:`predict_spark`) a model table of up to :data:`~.._shipping.SHIP_LIMIT_BYTES` travels
-with the tasks (a broadcast on classic Spark); the rows are hash-partitioned and sorted by
-group so each model is called once per group and task. A larger table stays distributed and
-meets its groups' rows in the same shuffle. Streaming input always takes the first path,
-without the sort. Which model serves a group without its own is :mod:`._policy`'s call.
+with the tasks (a broadcast on classic Spark); the rows are sorted by group within each
+partition, after hash-partitioning them by group when there are more than
+:data:`UNSHUFFLED_MAX_GROUPS` groups, so each model is called once per group and task. A
+larger table stays distributed and meets its groups' rows in the same shuffle. Streaming
+input always takes the first path, neither shuffled nor sorted. Which model serves a group
+without its own is :mod:`._policy`'s call.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ SOURCE_COL = "model_source"  # with a fallback model: "group" or "fallback", per
 #: run the same models through the per-group model path.
 LINEAR_IN_SQL = True
 PREDICT_CHUNK_ROWS = 50_000  # rows gathered before each group's model is called on its share
+#: With a shipped table, up to this many groups to predict (the table's plus the unseen ones
+#: the fallback serves) are not shuffled: each input partition is sorted by group and each
+#: model called once per partition that has its rows, at most this many calls a partition.
+#: Measured on 2M rows x 10 doubles in 4 partitions (local[2]): decision trees over 20 and
+#: 200 groups 1.2x and 1.4x faster than hash-partitioning the rows first; a 20-tree forest,
+#: whose calls cost more, 1.2x faster over 20 groups and even over 200.
+UNSHUFFLED_MAX_GROUPS = 64
 
 
 # ------------------------------------------------------------------ driver
@@ -133,7 +142,9 @@ def predict_spark(est, method, X):
     small = table.distributed is None and table.usable_bytes() <= SHIP_LIMIT_BYTES
     if X.isStreaming or small:
         if not X.isStreaming:
-            X = X.repartition(n_partitions, *keys).sortWithinPartitions(*keys)
+            if table.n_groups + len(to_fallback) > UNSHUFFLED_MAX_GROUPS:
+                X = X.repartition(n_partitions, *keys)
+            X = X.sortWithinPartitions(*keys)
         ship_rows = partial(
             predict_shipped,
             spec=spec,

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
@@ -28,6 +29,25 @@ def test_grouped_estimator_on_connect(spark):
     expected = model.predict(X[["sex_group", *features]])
     np.testing.assert_allclose(out["prediction"], expected, rtol=1e-12)
     assert model.model_table_.count() == 2
+
+
+def test_grouped_non_linear_predictions_on_connect(spark):
+    """Two groups of trees: the model path, each partition predicted as it is (no shuffle)."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = diabetes_frame()
+    X["sex_group"] = (X["sex"] > 0).astype(int)
+    features = [c for c in X.columns if c not in ("row", "sex_group", "sex")]
+    sdf = spark.createDataFrame(X.assign(target=y))
+    base = DecisionTreeRegressor(max_depth=4, random_state=0)
+    model = GroupedEstimator(base, "sex_group", feature_cols=features, label_col="target")
+    model.fit(sdf)
+    out = model.predict(sdf.repartition(3)).select("row", "prediction").toPandas()
+    expected = np.empty(len(X))
+    for _, frame in X.groupby("sex_group"):
+        by_hand = clone(base).fit(frame[features], y[frame.index])
+        expected[frame.index] = by_hand.predict(frame[features])
+    np.testing.assert_array_equal(out.sort_values("row")["prediction"], expected)
 
 
 def test_batch_predictor_on_connect(spark):
