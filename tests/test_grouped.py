@@ -401,6 +401,7 @@ def test_a_few_groups_are_predicted_without_a_shuffle(spark, monkeypatch, capsys
         label_col="y",
         unseen_groups=unseen,
         fallback="global" if unseen == "fallback" else None,
+        n_partitions=2,
     ).fit(spark.createDataFrame(data))
     new = _with_unseen_rows(data)
     sdf = spark.createDataFrame(new).repartition(3)
@@ -412,6 +413,7 @@ def test_a_few_groups_are_predicted_without_a_shuffle(spark, monkeypatch, capsys
         with pytest.warns(UserWarning, match=counted):
             out = model.predict(sdf)
         assert _shuffles_by_group(out, capsys) == shuffled, limit
+        assert out.rdd.getNumPartitions() == (2 if shuffled else 3)  # n_partitions or the input's
         out = out.toPandas().sort_values("row")
         np.testing.assert_array_equal(out["prediction"].fillna(np.nan), expected)
 

@@ -116,7 +116,9 @@ class GroupedEstimator(
         group responsible is named and recorded instead of the whole fit failing.
     n_partitions : int, optional
         Partitions the groups are packed into. Default: 2 per core of the cluster
-        (``defaultParallelism``; on Spark Connect measured once per session).
+        (``defaultParallelism``; on Spark Connect measured once per session). ``predict``
+        on Spark with at most 64 groups (and a model table that travels with the tasks)
+        keeps the input's partitions instead.
     progress : bool, optional
         Show a progress bar of fitted groups while ``fit`` runs (classic Spark). Default: on
         a terminal and not in CI.
