@@ -418,6 +418,36 @@ def test_a_few_groups_are_predicted_without_a_shuffle(spark, monkeypatch, capsys
         np.testing.assert_array_equal(out["prediction"].fillna(np.nan), expected)
 
 
+def test_a_group_the_fallback_serves_is_counted_once(spark, monkeypatch, capsys):
+    """A group of the table without a model (too few rows) is one of its n_groups already:
+    with one unseen group too, 4 + 1 groups are predicted, so a limit of 5 does not shuffle."""
+    from spark_sklearn_bridge.grouped import _predict
+
+    data = make_data(n_groups=4, seed=6)
+    data = data.drop(data.index[data["store"] == "s0"][3:])  # s0 keeps 3 rows < min_rows
+    model = GroupedEstimator(
+        DecisionTreeRegressor(max_depth=3, random_state=0),
+        "store",
+        feature_cols=FEATURES,
+        label_col="y",
+        min_rows=5,
+        unseen_groups="fallback",
+        fallback="global",
+    ).fit(spark.createDataFrame(data))
+    new = _with_unseen_rows(data.reset_index(drop=True))
+    sdf = spark.createDataFrame(new).repartition(3)
+    served = "The fallback model predicted .* rows of 2 groups"
+    with pytest.warns(UserWarning, match=served):
+        expected = model.predict(new[["store", *FEATURES]])
+    for limit, shuffled in [(5, False), (4, True)]:
+        monkeypatch.setattr(_predict, "UNSHUFFLED_MAX_GROUPS", limit)
+        with pytest.warns(UserWarning, match=served):
+            out = model.predict(sdf)
+        assert _shuffles_by_group(out, capsys) == shuffled, limit
+        out = out.toPandas().sort_values("row")
+        np.testing.assert_array_equal(out["prediction"], expected)
+
+
 @pytest.mark.parametrize("path", ["shipped", "distributed"])
 def test_numeric_keys_match_across_types_other_types_must_agree(spark, monkeypatch, path):
     from pyspark.sql import functions as F

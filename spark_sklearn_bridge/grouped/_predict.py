@@ -142,7 +142,8 @@ def predict_spark(est, method, X):
     small = table.distributed is None and table.usable_bytes() <= SHIP_LIMIT_BYTES
     if X.isStreaming or small:
         if not X.isStreaming:
-            if table.n_groups + len(to_fallback) > UNSHUFFLED_MAX_GROUPS:
+            unseen = sum(key not in table.index for key in to_fallback)  # not in n_groups
+            if table.n_groups + unseen > UNSHUFFLED_MAX_GROUPS:
                 X = X.repartition(n_partitions, *keys)
             X = X.sortWithinPartitions(*keys)
         ship_rows = partial(
