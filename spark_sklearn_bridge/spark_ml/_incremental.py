@@ -528,7 +528,7 @@ def _connect_partitions(batches):
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
-    numbered = batches.withColumn(_PART, F.spark_partition_id()).coalesce(_CACHED_PARTITIONS)
+    numbered = _numbered(batches)
     try:
         numbered.persist()
     except PySparkException as error:
@@ -554,10 +554,18 @@ def _connect_partitions(batches):
             return [frame[parts.to_numpy() == part].reset_index(drop=True) for part in window]
 
         for frames in _prefetched(fetch, windows):
-            while frames:
+            while frames:  # each batch let go of once yielded: the driver holds about two
                 yield frames.pop(0)
     finally:
         numbered.unpersist()
+
+
+def _numbered(batches):
+    """``batches`` with each row's batch (:data:`_PART`), in :data:`_CACHED_PARTITIONS`
+    partitions of consecutive batches: the plan :func:`_connect_partitions` persists."""
+    from pyspark.sql import functions as F
+
+    return batches.withColumn(_PART, F.spark_partition_id()).coalesce(_CACHED_PARTITIONS)
 
 
 def _windows(sizes, row_bytes: int) -> list:

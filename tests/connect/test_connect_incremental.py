@@ -25,9 +25,8 @@ from test_incremental import (  # noqa: F401  (fixtures and tests run here on Co
 from spark_sklearn_bridge import SparkIncrementalEstimator
 from spark_sklearn_bridge._reserved import LABEL
 from spark_sklearn_bridge.spark_ml._incremental import (
-    _CACHED_PARTITIONS,
     _FETCH_BYTES,
-    _PART,
+    _numbered,
     _windows,
     epoch_batches,
 )
@@ -40,7 +39,7 @@ def test_the_epochs_cache_lives_while_it_trains_and_goes_after_an_error(iris_sdf
     seed = int(check_random_state(3).randint(np.iinfo(np.int32).max))
     columns = [F.col(c).cast("double").alias(c) for c in ["a", "b", "c", "d"]]
     epoch = epoch_batches(iris_sdf.select(*columns, F.col("label").alias(LABEL)), 4, True, seed)
-    numbered = epoch.withColumn(_PART, F.spark_partition_id()).coalesce(_CACHED_PARTITIONS)
+    numbered = _numbered(epoch)
     levels = []
 
     class FailsOnTheSecondBatch(SGDClassifier):
