@@ -6,12 +6,14 @@ shipped once, copies per task), where they must not go to Spark (shared memory, 
 calls inside an executor), and failures (exceptions, crashes, hangs, Ctrl-C).
 """
 
+import io
 import os
 import signal
 import threading
 import time
 import warnings
 
+import cloudpickle
 import joblib
 import numpy as np
 import pytest
@@ -29,7 +31,7 @@ from spark_sklearn_bridge.exceptions import (
     TaskError,
     TaskTimeoutError,
 )
-from spark_sklearn_bridge.parallel import _runner
+from spark_sklearn_bridge.parallel import _runner, _tasks
 
 
 def spark_job_ids(spark):
@@ -148,6 +150,104 @@ def test_each_task_gets_its_own_copy_and_large_arrays_are_read_only(spark):
     assert writes[2:] == ["written", "written"]
     with parallel_config(backend="loky", n_jobs=2):  # joblib's own process workers agree
         assert Parallel()(delayed(write)(a) for a in (big, big))[0] == writes[0]
+
+
+def test_a_definition_pickled_by_value_is_shipped_once_not_with_every_batch(spark, monkeypatch):
+    """A notebook's function or class (cloudpickle pickles it by value) is pickled once per
+    call: its definition cost 0.4-1 ms to pickle with each batch, and made each payload
+    larger than the definition itself."""
+    shipped, payloads = [], []
+    real_ship, real_collect = _runner.ship, _runner.TaskRunner._collect
+
+    def spy_ship(spark, obj, **kwargs):
+        shipped.append(obj)
+        return real_ship(spark, obj, **kwargs)
+
+    def spy_collect(self, tasks, options, tag):
+        payloads.append([len(p) for rows in tasks for _, _, p in rows])
+        return real_collect(self, tasks, options, tag)
+
+    offset = 3.0
+
+    def shifted(i):  # defined here: pickled by value, with the closure over ``offset``
+        return float(np.sqrt(i)) + offset
+
+    class Scaled:  # defined here, used by each batch through an argument of its own
+        def __init__(self, k):
+            self.k = k
+
+        def value(self):
+            return float(np.sqrt(self.k)) * 2
+
+    def apply(scaled):
+        return scaled.value()
+
+    monkeypatch.setattr(_runner, "ship", spy_ship)
+    monkeypatch.setattr(_runner.TaskRunner, "_collect", spy_collect)
+    with ssb.parallel_backend():
+        values = Parallel()(delayed(shifted)(i) for i in range(40))
+        doubled = Parallel()(delayed(apply)(Scaled(i)) for i in range(40))
+    assert values == [float(np.sqrt(i)) + offset for i in range(40)]
+    assert doubled == [float(np.sqrt(i)) * 2 for i in range(40)]
+    assert [list(bundle.values()) for bundle in shipped] == [[shifted], [apply, Scaled]]
+    definition = len(cloudpickle.dumps(Scaled))
+    assert max(payloads[0] + payloads[1]) < min(200, definition), (payloads, definition)
+
+
+def test_a_job_whose_batches_fail_to_pickle_keeps_nothing_of_its_bundle(monkeypatch):
+    """A token refers to a bundle shipped after the batches are pickled: if pickling fails,
+    no later job may refer to that bundle."""
+    monkeypatch.setattr(_runner, "ship", lambda spark, obj, **kwargs: dict(obj))
+    shared = _runner.SharedBundles()
+
+    def local(value):
+        return value
+
+    with pytest.raises(TypeError, match="lock"), shared.job(None, "objects") as pickle:
+        pickle([(local, (1,), {})])
+        pickle([(local, (threading.Lock(),), {})])
+    assert shared.shipments == []
+    with shared.job(None, "objects") as pickle:
+        payload = pickle([(local, (1,), {})])
+    assert shared.shipments == [{0: local}]
+    loaded = _tasks.SharedUnpickler(io.BytesIO(payload), [_Bundle({0: local})]).load()
+    assert loaded[0][0] is local and loaded[0][1] == (1,)
+
+
+class _Bundle:
+    """A shipment stand-in: ``load().copy()`` gives the bundle's objects."""
+
+    def __init__(self, objects):
+        self.objects = objects
+
+    def load(self):
+        return self
+
+    def copy(self):
+        return dict(self.objects)
+
+
+def test_definitions_are_told_apart_by_cloudpickles_own_rule():
+    """Fails if cloudpickle's pickler hook stops telling the definitions it pickles by value
+    from those it pickles by name."""
+    import colorsys
+
+    def local():
+        return None
+
+    class Local:
+        pass
+
+    by_reference = _runner._pickled_by_reference
+    assert by_reference(np.sum) and by_reference(LogisticRegression) and by_reference(len)
+    assert by_reference(colorsys.rgb_to_hsv)
+    assert not by_reference(local) and not by_reference(Local)
+    cloudpickle.register_pickle_by_value(colorsys)  # as conftest.py does for the tests
+    try:
+        assert not by_reference(colorsys.rgb_to_hsv)
+    finally:
+        cloudpickle.unregister_pickle_by_value(colorsys)
+    assert by_reference(colorsys.rgb_to_hsv)
 
 
 # ------------------------------------------------------ where a call must not go to Spark

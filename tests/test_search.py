@@ -450,6 +450,39 @@ def test_a_spark_search_fitted_inside_another_searchs_run_search(spark):
     assert [(i.n_spark_jobs_, i.n_resumed_fits_) for i in inners] == [(1, 0), (1, 0)]
 
 
+def test_a_notebook_estimator_class_is_pickled_once_per_search(spark, monkeypatch):
+    """A class defined in a notebook is pickled by value: once per search, not with each
+    fit (512 fits spent 0.3-0.5 s of driver time pickling it before their job started).
+    Each fit's payload still carries 4.9 KB of scikit-learn's wrapper (its ``__doc__``)."""
+    import cloudpickle
+
+    from spark_sklearn_bridge.parallel import _runner
+
+    class NotebookRidge(Ridge):  # defined here, as in a notebook
+        def fit(self, X, y):
+            return super().fit(np.asarray(X), y)
+
+    payloads = []
+    real_collect = _runner.TaskRunner._collect
+
+    def spy_collect(self, tasks, options, tag):
+        payloads.extend(p for rows in tasks for _, _, p in rows)
+        return real_collect(self, tasks, options, tag)
+
+    monkeypatch.setattr(_runner.TaskRunner, "_collect", spy_collect)
+    X, y = load_diabetes(return_X_y=True)
+    grid = {"alpha": [0.1, 1.0, 10.0]}
+    search = SparkGridSearchCV(NotebookRidge(), grid, cv=3).fit(X, y)
+    reference = GridSearchCV(NotebookRidge(), grid, cv=3).fit(X, y)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"]
+    )
+    assert type(search.best_estimator_) is NotebookRidge
+    assert len(payloads) == 9
+    assert b"NotebookRidge" in cloudpickle.dumps(NotebookRidge)
+    assert not [p for p in payloads if b"NotebookRidge" in p]  # its definition is shared
+
+
 def test_a_batch_does_not_carry_every_fits_callback_context(spark, monkeypatch):
     """scikit-learn 1.9 gives each fit a callback context linked through their parent to
     every other fit's: a batch's payload must not grow with the number of fits (it did, and
@@ -461,8 +494,8 @@ def test_a_batch_does_not_carry_every_fits_callback_context(spark, monkeypatch):
     sizes = []
 
     class Recording(_runner.SharedPickler):
-        def __init__(self, file, tokens):
-            super().__init__(file, tokens)
+        def __init__(self, file, *args):
+            super().__init__(file, *args)
             self.file = file
 
         def dump(self, obj):

@@ -23,6 +23,7 @@ import contextlib
 import io
 import pickle
 import traceback
+import types
 from functools import partial
 
 import cloudpickle
@@ -138,14 +139,26 @@ class SharedUnpickler(pickle.Unpickler):
 
 
 class SharedPickler(cloudpickle.Pickler):
-    """Pickles a task list, writing the objects shared across tasks as references."""
+    """Pickles a task list, writing the objects shared across tasks as references.
 
-    def __init__(self, file, shared_tokens):
+    ``shared_tokens`` maps ``id(obj)`` to the token of each shared object. ``share_definition``
+    (optional) is asked about every other class and function met: it returns a token to
+    share that one too (one that cloudpickle pickles by value), else None.
+    """
+
+    def __init__(self, file, shared_tokens, share_definition=None):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.shared_tokens = shared_tokens
+        self.share_definition = share_definition
 
     def persistent_id(self, obj):
-        return self.shared_tokens.get(id(obj))
+        token = self.shared_tokens.get(id(obj))
+        if token is None and self.share_definition is not None and isinstance(obj, _DEFINITIONS):
+            token = self.share_definition(obj)
+        return token
+
+
+_DEFINITIONS = (type, types.FunctionType)
 
 
 def run_task(
