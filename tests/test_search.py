@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -146,6 +147,63 @@ def test_error_score_raise_names_the_candidate(spark, iris):
         search.fit(X, y)
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "{'C': 0.5}" in notes and "Traceback" in notes
+
+
+class _TimedRidge(Ridge):
+    """Ridge whose fit takes at least 0.15 s and appends its start and end to ``log``."""
+
+    def __init__(self, alpha=1.0, log=None):
+        super().__init__(alpha=alpha)
+        self.log = log
+
+    def fit(self, X, y):
+        import time
+
+        start = time.time()
+        time.sleep(0.15)
+        super().fit(X, y)
+        with open(self.log, "a") as stream:
+            stream.write(f"{start} {time.time()}\n")
+        return self
+
+
+def _most_at_once(lines) -> int:
+    events = []
+    for line in lines:
+        start, end = map(float, line.split())
+        events += [(start, 1), (end, -1)]
+    running = most = 0
+    for _, step in sorted(events):  # an end before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("kind", ["grid", "hyperopt"])
+def test_parallelism_below_the_cores_caps_the_fits_running_at_once(spark, tmp_path, kind):
+    """``parallelism`` fewer than the cluster's cores is a cap (a shared database, a licence
+    server): on local[2], parallelism=1 runs one fit at a time. It ran two, as the fits were
+    dealt to four tasks a slot whatever the cap."""
+    X, y = load_diabetes(return_X_y=True)
+    log = str(tmp_path / "fits.log")
+    estimator = _TimedRidge(log=log)
+    if kind == "grid":
+        grid = {"alpha": [0.1, 1.0, 10.0]}
+        search = SparkGridSearchCV(estimator, grid, cv=2, parallelism=1, refit=False)
+        reference = GridSearchCV(Ridge(), grid, cv=2).fit(X, y)
+        np.testing.assert_allclose(
+            search.fit(X, y).cv_results_["mean_test_score"],
+            reference.cv_results_["mean_test_score"],
+        )
+    else:
+        space = {"alpha": hp.loguniform("alpha", -3, 3)}
+        search = SparkHyperoptSearchCV(
+            estimator, space, max_evals=3, cv=2, parallelism=1, random_state=0, refit=False
+        )
+        assert len(search.fit(X, y).cv_results_["params"]) == 3
+    lines = Path(log).read_text().splitlines()
+    assert len(lines) == 6
+    assert _most_at_once(lines) == 1
 
 
 def test_hyperopt_tpe_finds_a_good_model_and_records_trials(spark):

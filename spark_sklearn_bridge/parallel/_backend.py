@@ -23,7 +23,7 @@ from .._compat import (
 from .._jobs import cluster_cores, is_local_master
 from .._session import get_spark
 from .._threads import running_in_spark_task
-from ._runner import TASKS_PER_SLOT, TaskRunner
+from ._runner import TaskRunner, task_limit
 from ._tasks import TaskKind, describe_call
 
 __all__ = ["SparkBackend"]
@@ -154,13 +154,10 @@ class SparkBackend(ParallelBackendBase):
         spark = get_spark(self.spark)
         slots = self._slots(spark)
         n_jobs = self._n_jobs or slots
-        if n_jobs >= slots and not (self.task_cpus and is_local_master(spark)):
-            max_tasks = TASKS_PER_SLOT * n_jobs
-        else:  # a cap on how many run at once: exactly that many tasks
-            max_tasks = n_jobs
+        local_cap = bool(self.task_cpus) and is_local_master(spark)
         self._runner = TaskRunner(
             spark,
-            max_tasks=max_tasks,
+            max_tasks=task_limit(n_jobs, slots, local_cap=local_cap),
             task_cpus=self.task_cpus,
             task_gpus=self.task_gpus or 0,
             progress=self.progress,

@@ -57,7 +57,7 @@ from ._tasks import (
     run_task,
 )
 
-__all__ = ["Future", "JobTimedOut", "TaskRunner"]
+__all__ = ["Future", "JobTimedOut", "TaskRunner", "task_limit"]
 
 try:  # scikit-learn 1.9+: fits get a callback context
     from sklearn.callback import CallbackContext
@@ -67,6 +67,26 @@ except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
 _SCALARS = (str, bytes, int, float, complex, bool, type(None), np.generic)
 #: Tasks per slot when a call may use the whole cluster: balance against a task's fixed cost.
 TASKS_PER_SLOT = 4
+
+
+def task_limit(parallel: int, slots: int, *, local_cap: bool = False) -> int:
+    """How many tasks a job may have when at most ``parallel`` batches may run at once on a
+    cluster of ``slots`` task slots (the ``max_tasks`` of :class:`TaskRunner`).
+
+    When ``parallel`` reaches the slots, a few tasks per slot (:data:`TASKS_PER_SLOT`), so that
+    uneven batches even out. Fewer is a cap, and so is ``local_cap`` (cores per task in local
+    mode, where no resource profile reserves them): then exactly ``parallel`` tasks, since a
+    job never runs more tasks at once than it has.
+
+    Examples
+    --------
+    >>> task_limit(8, 8), task_limit(2, 8), task_limit(8, 8, local_cap=True)
+    (32, 2, 8)
+    """
+    parallel = max(1, int(parallel))
+    if parallel >= slots and not local_cap:
+        return TASKS_PER_SLOT * parallel
+    return parallel
 
 
 class JobTimedOut(Exception):
