@@ -26,7 +26,7 @@ import cloudpickle
 from sklearn.base import BaseEstimator
 
 from .._compat import FallbackToBackend, checked_cv, get_active_backend, set_checked_cv
-from .._jobs import cluster_cores, is_local_master
+from .._jobs import is_local_master
 from ..exceptions import CandidateFitError
 from ..parallel import SparkBackend
 from ..parallel._runner import TaskRunner, task_limit
@@ -137,10 +137,9 @@ class SearchBackend(SparkBackend):
         self.parallelism = parallelism
         self.kind = SearchFits(search, keyed=keyed)
         local_cap = task_cpus is not None and is_local_master(spark)
-        slots = max(1, cluster_cores(spark) // (task_cpus or 1))
         self.runner = TaskRunner(
             spark,
-            max_tasks=task_limit(parallelism, slots, local_cap=local_cap),
+            max_tasks=task_limit(parallelism, self._slots(spark), local_cap=local_cap),
             task_cpus=task_cpus,
             progress=progress,
             kind=self.kind,
