@@ -206,7 +206,7 @@ class TaskRunner:
             for position, (index, batch) in enumerate(zip(to_run, batches)):
                 # dealt round-robin: neighbouring batches are often alike
                 tasks[position % n_tasks].append((index, keys[index], pickle(batch)))
-        shipments = self._shared.shipments
+        shipments = list(self._shared.shipments)  # this job's: close() empties the list
         n_items = sum(len(items[i]) for i in to_run)
         with (
             task_progress(
