@@ -19,7 +19,8 @@ each with ``4 x N`` one-second fits unless said otherwise:
   objective (each trial runs its 2 folds in turn: 2 s).
 * ``grouped``: ``GroupedEstimator`` over 2,000 groups of 20 rows plus one of 2,000 rows, fit
   time 2 ms a row (40 ms per group, 4 s for the large one); ideal = max(largest group, work
-  / N); the session's first fit, then a second.
+  / N); the session's first fit, then a second; then ``placement="size"`` (groups counted
+  first, the largest started first), twice.
 * ``joblib GridSearchCV``: scikit-learn's own ``GridSearchCV(n_jobs=-1)`` under
   ``parallel_backend()``, peer: joblibspark; ``joblib Parallel``: ``4 x N`` calls of
   ``time.sleep(1)``, same peer.
@@ -247,12 +248,17 @@ def case_grouped(spark, slots, meter, rows, n_groups=2000):
     work = sum(sizes) * GROUP_ROW_SECONDS
     ideal = max(max(sizes) * GROUP_ROW_SECONDS, work / slots)
     # The session's first grouped fit (its plan compiled, Python workers forked for the
-    # slots the searches did not use), then another.
-    for label in ("first", "warm"):
+    # slots the searches did not use), then another; then placement="size", twice (its
+    # counting job's plan is new in the first).
+    for method, placement in [
+        ("ours first", "hash"),
+        ("ours warm", "hash"),
+        ("ours placement='size' first", "size"),
+        ("ours placement='size' warm", "size"),
+    ]:
+        model.set_params(placement=placement)
         seconds, cpu, _ = meter.run(lambda: model.fit(data))
-        rows.append(
-            _row("grouped (1 group 100x)", f"ours {label}", seconds, ideal, len(sizes), cpu)
-        )
+        rows.append(_row("grouped (1 group 100x)", method, seconds, ideal, len(sizes), cpu))
     data.unpersist()
 
 

@@ -39,7 +39,7 @@ from .._inputs import (
     to_pandas,
 )
 from .._isolation import retry_isolated
-from .._jobs import task_progress
+from .._jobs import cluster_cores, task_progress
 from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
 from .._reserved import ALL_ROWS, LABEL, ROW_ID, SPARSE_FEATURES
@@ -50,6 +50,7 @@ from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
 from ._features import all_sparse, sparse_vectors
 from ._fit import fallback_blob, fit_partition
 from ._keys import check_key_types, check_key_values, group_key, key_dict, pandas_key_type
+from ._placement import place_by_size
 from ._policy import Routing
 from ._predict import predict_local, predict_spark
 from ._schema import check_group_names, table_schema
@@ -119,6 +120,14 @@ class GroupedEstimator(
         (``defaultParallelism``; on Spark Connect measured once per session). ``predict``
         on Spark with at most 64 groups (and a model table that travels with the tasks)
         keeps the input's partitions instead.
+    placement : {"hash", "size"}, default="hash"
+        How groups are placed in those partitions. ``"hash"``: by a hash of the key, no
+        extra pass; right when the groups are of similar size. ``"size"``: each group's
+        rows are counted first (one more pass over the input, and one row per group to the
+        driver) and the partitions planned from the counts, the largest group first, each
+        slot given about equal rows: for skewed groups, e.g. one 100x the others, whose
+        partition would otherwise also hold its share of small groups and could start last.
+        The fitted models are the same either way.
     progress : bool, optional
         Show a progress bar of fitted groups while ``fit`` runs (classic Spark). Default: on
         a terminal and not in CI.
@@ -201,6 +210,7 @@ class GroupedEstimator(
         "fallback": [None, StrOptions({"global"}), HasMethods(["fit"])],
         "group_timeout": [None, Interval(Real, 0, None, closed="neither")],
         "n_partitions": [None, Interval(Integral, 1, None, closed="left")],
+        "placement": [StrOptions({"hash", "size"})],
         "progress": [None, "boolean"],
         "spark": SPARK_CONSTRAINT,
     }
@@ -219,6 +229,7 @@ class GroupedEstimator(
         fallback=None,
         group_timeout=None,
         n_partitions=None,
+        placement="hash",
         progress=None,
         spark=None,
     ):
@@ -233,6 +244,7 @@ class GroupedEstimator(
         self.fallback = fallback
         self.group_timeout = group_timeout
         self.n_partitions = n_partitions
+        self.placement = placement
         self.progress = progress
         self.spark = spark
 
@@ -510,9 +522,11 @@ class GroupedEstimator(
     ):
         n_partitions = self.n_partitions or default_partitions(spark)
         columns = group_cols + features + ([label] if label else []) + [ROW_ID]
-        packed = data.select(*[column(c) for c in columns]).repartition(
-            n_partitions, *[column(c) for c in group_cols]
-        )
+        data = data.select(*[column(c) for c in columns])
+        if self.placement == "size":
+            packed = place_by_size(data, group_cols, n_partitions, cluster_cores(spark))
+        else:
+            packed = data.repartition(n_partitions, *[column(c) for c in group_cols])
         schema = table_schema(data.schema[c] for c in group_cols)
         fit_partition_ = (fitter or self._partition_fitter)(
             group_cols, features, label, fit_params

@@ -103,6 +103,22 @@ def test_grouped_estimator_equals_sklearn_and_round_trips(spark, tmp_path):
     np.testing.assert_allclose(local.predict(data), expected)
 
 
+def test_grouped_size_placement_equals_sklearn(spark):
+    """placement="size": a counting job (mapInArrow), a broadcast plan joined on the keys'
+    hash, then the fit; one group 10x the others."""
+    data = stores(n_groups=9, n_rows=20)
+    data = pd.concat([data, stores(n_groups=1, n_rows=200, seed=1).assign(store=100)])
+    data = data.reset_index(drop=True)
+    model = GroupedEstimator(
+        Ridge(), "store", feature_cols=["f0", "f1", "f2"], label_col="y", placement="size"
+    ).fit(spark.createDataFrame(data))
+    models, expected = by_hand(Ridge, data)
+    assert model.n_groups_ == 10 and model.n_failed_groups_ == 0
+    for key, reference in models.items():
+        np.testing.assert_allclose(model.get_group_model(key).coef_, reference.coef_)
+    np.testing.assert_allclose(model.predict(data), expected)
+
+
 def test_searches_equal_sklearn(spark):
     X, y = load_iris(return_X_y=True)
     grid = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.1]}
