@@ -161,3 +161,12 @@ def test_placement_is_validated_before_any_job(spark):
     model = GroupedEstimator(Ridge(), "store", placement="sizes", spark=spark)
     with pytest.raises(InvalidParameterError, match="placement"):
         model.fit(skewed()[["store", "f0", "f1"]], np.zeros(320))
+
+
+def test_size_placement_of_no_rows_raises_as_hash_placement_does(spark):
+    from spark_sklearn_bridge.exceptions import EmptyInputError
+
+    data = spark.createDataFrame(skewed().drop(columns="region")).limit(0)
+    model = GroupedEstimator(Ridge(), "store", label_col="y", placement="size", spark=spark)
+    with pytest.raises(EmptyInputError):
+        model.fit(data)
