@@ -105,7 +105,7 @@ def skewed(n_small=12, small_rows=10, big_rows=200, seed=0):
     X = rng.normal(size=(len(keys), 2))
     y = X @ [1.0, -2.0] + keys * 0.1 + rng.normal(scale=0.1, size=len(keys))
     frame = pd.DataFrame(X, columns=["f0", "f1"]).assign(store=keys, y=y)
-    return frame.assign(region=np.where(keys == 99, None, "r" + (keys % 2).astype(str)))
+    return frame.assign(region=np.where(keys == 99, None, np.where(keys % 2, "r1", "r0")))
 
 
 @pytest.mark.parametrize("keys", [["store"], ["region", "store"]], ids=["one key", "null key"])
