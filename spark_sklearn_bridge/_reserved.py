@@ -7,6 +7,7 @@ All of them start with :data:`RESERVED_PREFIX`; user columns with that prefix ar
 __all__ = [
     "ALL_ROWS",
     "FEATURES",
+    "GROUP_HASH",
     "HELPER_COLUMN",
     "INPUT_PREFIX",
     "INTERCEPT",
@@ -14,6 +15,7 @@ __all__ = [
     "LABEL",
     "MODEL",
     "MODEL_BYTES",
+    "PLACE",
     "RESERVED_PREFIX",
     "ROWS",
     "ROW_ID",
@@ -32,6 +34,10 @@ MODEL = "__ssb_model__"
 MODEL_BYTES = "__ssb_model_bytes__"
 #: GroupedEstimator: pandas sparse feature columns, travelling to Spark as one vector column.
 SPARSE_FEATURES = "__ssb_sparse_features__"
+#: GroupedEstimator(placement="size"): a group's 64-bit key hash; the value its planned
+#: partition is hashed on.
+GROUP_HASH = "__ssb_group_hash__"
+PLACE = "__ssb_place__"
 #: GroupedEstimator: the one "group" of all rows the fallback model is fitted on.
 ALL_ROWS = "__ssb_all_rows__"
 #: GroupedEstimator's linear path: the row's group was fitted; its intercept; weight i.

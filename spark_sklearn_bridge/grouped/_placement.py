@@ -9,7 +9,7 @@ groups, and it starts whenever its index comes up, often in the last wave.
 plans the partitions from those counts, taking a group's fit time to grow with its rows:
 
 1. **Longest first onto the slots** (LPT): groups in decreasing size, each to the slot
-   that frees first. The slots end within one small group of each other, and no group
+   that frees first. The slots end within about one group of each other, and no group
    waits behind a smaller one.
 2. **Cut into partitions**: each slot's run of groups is cut into a few partitions of
    about equal rows (``n_partitions`` in all), which keeps room to even out when the fit
@@ -31,12 +31,9 @@ import numpy as np
 import pandas as pd
 
 from .._inputs import column, to_pandas
+from .._reserved import GROUP_HASH, PLACE
 
 __all__ = ["partition_values", "place_by_size", "plan_partitions", "spark_hash_longs"]
-
-#: Helper columns of the plan: a group's fingerprint, the value its partition is hashed on.
-GROUP_HASH = "__ssb_group_hash__"
-PLACE = "__ssb_place__"
 
 
 def plan_partitions(sizes, slots: int, n_partitions: int) -> tuple[np.ndarray, int]:
@@ -145,7 +142,7 @@ def partition_values(n: int) -> np.ndarray:
     No public API puts a row in a chosen partition. ``repartition(n, column)`` places a
     row in ``pmod(hash(column), n)``, where ``hash`` is Spark's Murmur3 (x86, 32-bit, seed
     42; the rule bucketed tables rely on), which :func:`spark_hash_longs` computes here, so
-    no job is needed. ``test_size_placement_puts_each_group_in_its_planned_partition``
+    no job is needed. ``test_spark_hash_partitioning_is_what_the_placement_computes``
     fails if either moves; the placement would then be worse, the fitted models the same.
 
     Examples
