@@ -540,7 +540,7 @@ class GroupedEstimator(
                 job = partial(fit_partition_, progress=bar.reporter, isolate=isolate)
                 fitted = map_in_pandas(packed, job, schema).persist()
                 try:
-                    table = collect_fit_output(fitted, schema)
+                    table = collect_fit_output(fitted, schema, n_partitions)
                 except BaseException:
                     fitted.unpersist()
                     raise

@@ -37,12 +37,16 @@ def _convert(blob, serializer, trusted=None):
     return dump_model(load_model(blob, what="group model", trusted=trusted), serializer)
 
 
-def collect_fit_output(fitted, schema):
-    """``(frame, distributed)`` of a persisted fit output: the fit runs here.
+def collect_fit_output(fitted, schema, n_partitions: int):
+    """``(frame, distributed)`` of a persisted fit output of ``n_partitions`` partitions: the
+    fit runs here.
 
     Small tables are collected whole (``distributed`` None, the cache released); a table
     whose models add up to more than :data:`~.._shipping.SHIP_LIMIT_BYTES` stays on the executors
     (``distributed`` is ``fitted``) and only its other fields and model sizes come back.
+    Either is read back in an eighth as many tasks as the fit had (``coalesce``, no
+    shuffle): what comes back is small, and a task per partition cost about 7 ms each to
+    read the cached rows (0.9 s of the 2-core machine's CPU at 128 slots).
     """
     from pyspark.sql import functions as F
 
@@ -50,12 +54,13 @@ def collect_fit_output(fitted, schema):
 
     size = F.coalesce(F.length("model"), F.lit(0))
     total = fitted.select(F.sum(size).alias("bytes")).first()["bytes"] or 0
+    readers = max(1, -(-n_partitions // 8))
     if total <= SHIP_LIMIT_BYTES:
-        frame = to_pandas(fitted)
+        frame = to_pandas(fitted.coalesce(readers))
         fitted.unpersist()
         return frame, None
     fields = [column(f.name) for f in schema.fields if f.name != "model"]
-    return to_pandas(fitted.select(*fields, size.alias(MODEL_BYTES))), fitted
+    return to_pandas(fitted.select(*fields, size.alias(MODEL_BYTES)).coalesce(readers)), fitted
 
 
 class ModelTable:
