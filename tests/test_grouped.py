@@ -279,18 +279,21 @@ class _RecordingProgress:
         monkeypatch.setattr(_estimator, "task_progress", wrapped)
 
 
-@pytest.mark.parametrize("source", ["pandas", "spark"])
-def test_progress_bar_counts_groups_as_tasks_report_them(spark, monkeypatch, source):
+@pytest.mark.parametrize(
+    ("source", "placement"), [("pandas", "hash"), ("spark", "hash"), ("spark", "size")]
+)
+def test_progress_bar_counts_groups_as_tasks_report_them(spark, monkeypatch, source, placement):
     recorder = _RecordingProgress(monkeypatch)
     data = make_data(n_groups=7)
-    model = GroupedEstimator(Ridge(), "store", progress=True, n_partitions=2)
+    model = GroupedEstimator(Ridge(), "store", progress=True, n_partitions=2, placement=placement)
     if source == "pandas":
         model.fit(data[["store", *FEATURES]], data["y"])
     else:
         model.set_params(feature_cols=FEATURES, label_col="y").fit(spark.createDataFrame(data))
     (bar,) = recorder.bars
     assert bar.received == 7
-    assert bar.total == (7 if source == "pandas" else None)  # pandas input: total known
+    # The total is known for pandas input, and after placement="size" has counted the groups.
+    assert bar.total == (None if (source, placement) == ("spark", "hash") else 7)
 
 
 def test_raise_stops_each_task_at_its_first_failure(spark, monkeypatch):

@@ -524,7 +524,8 @@ class GroupedEstimator(
         columns = group_cols + features + ([label] if label else []) + [ROW_ID]
         data = data.select(*[column(c) for c in columns])
         if self.placement == "size":
-            packed = place_by_size(data, group_cols, n_partitions, cluster_cores(spark))
+            packed, counted = place_by_size(data, group_cols, n_partitions, cluster_cores(spark))
+            n_groups = n_groups or counted  # the progress bar's total, now known
         else:
             packed = data.repartition(n_partitions, *[column(c) for c in group_cols])
         schema = table_schema(data.schema[c] for c in group_cols)

@@ -92,7 +92,7 @@ def plan_partitions(sizes, slots: int, n_partitions: int) -> tuple[np.ndarray, i
 
 
 def place_by_size(data, group_cols, n_partitions: int, slots: int):
-    """``data`` repartitioned as :func:`plan_partitions` plans from its group sizes.
+    """``(data repartitioned as planned from its group sizes, number of groups)``.
 
     One job counts the rows per group, in one stage of a quarter as many tasks as slots
     (counting is cheap, and each Python task costs its start): each task counts the groups
@@ -109,7 +109,7 @@ def place_by_size(data, group_cols, n_partitions: int, slots: int):
     parts = hashes.mapInArrow(count_values, f"{GROUP_HASH} long, count long")
     counts = to_pandas(parts).groupby(GROUP_HASH, sort=True)["count"].sum()
     if counts.empty:  # no rows: nothing to place
-        return data.repartition(n_partitions, *[column(c) for c in group_cols])
+        return data.repartition(n_partitions, *[column(c) for c in group_cols]), 0
     counts = counts.sort_values(ascending=False, kind="stable")  # ties: by hash
     partition, n = plan_partitions(counts.to_numpy(), slots, n_partitions)
     plan = pd.DataFrame({GROUP_HASH: counts.index, PLACE: partition_values(n)[partition]})
@@ -118,7 +118,7 @@ def place_by_size(data, group_cols, n_partitions: int, slots: int):
         on=GROUP_HASH,
         how="left",
     )
-    return placed.repartition(n, F.col(PLACE)).drop(GROUP_HASH, PLACE)
+    return placed.drop(GROUP_HASH).repartition(n, F.col(PLACE)).drop(PLACE), len(counts)
 
 
 def count_values(batches):
