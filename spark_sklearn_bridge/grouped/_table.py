@@ -54,7 +54,7 @@ def collect_fit_output(fitted, schema, n_partitions: int):
 
     size = F.coalesce(F.length("model"), F.lit(0))
     # Each model's size, summed here: Spark's sum would add a stage after the fit's (about
-    # 0.1 s locally, 0.3-0.5 s on a standalone cluster), for a column of 8 bytes a group.
+    # 0.1 s locally, 0.3-0.5 s on a standalone cluster), for a column of one int a group.
     total = int(to_pandas(fitted.select(size.alias("bytes")))["bytes"].sum())
     readers = max(1, -(-n_partitions // 8))
     if total <= SHIP_LIMIT_BYTES:
