@@ -124,24 +124,21 @@ def test_size_placement_puts_each_group_in_its_planned_partition(spark, keys):
             spark=spark,
         ).fit(data)
         models[placement] = model
-    sized = models["size"]
     partitions = {}
-    for key in frame.groupby(keys, dropna=False).groups:
-        key = tuple(None if pd.isna(k) else k for k in key) if len(keys) == 2 else key
-        partitions[key] = sized.get_group_model(key).partition_
-    big = (None, 99) if len(keys) == 2 else 99
-    assert partitions[big] == 0  # first, alone
-    assert sum(p == 0 for p in partitions.values()) == 1
-    assert set(partitions.values()) <= {0, 1, 2, 3}
     # The same models as hash placement and as scikit-learn on each group's rows.
     for key, rows in frame.groupby(keys, dropna=False):
-        key = tuple(None if pd.isna(k) else k for k in key) if len(keys) == 2 else key
+        key = tuple(None if pd.isna(k) else k for k in key)  # a tuple, for one key too
         expected = Ridge().fit(rows[["f0", "f1"]], rows["y"])
         for model in models.values():
             fitted = model.get_group_model(key)
             np.testing.assert_allclose(fitted.coef_, expected.coef_, rtol=1e-12)
             np.testing.assert_allclose(fitted.intercept_, expected.intercept_, rtol=1e-12)
-    table = sized.model_table_.toPandas()
+        partitions[key] = models["size"].get_group_model(key).partition_
+    big = (None, 99) if len(keys) == 2 else (99,)
+    assert partitions[big] == 0  # first, alone
+    assert sum(p == 0 for p in partitions.values()) == 1
+    assert set(partitions.values()) <= {0, 1, 2, 3}
+    table = models["size"].model_table_.toPandas()
     assert len(table) == 13 and set(table["status"]) == {"ok"}
 
 
