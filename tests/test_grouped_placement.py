@@ -13,8 +13,10 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import InvalidParameterError
 
 from spark_sklearn_bridge import GroupedEstimator
+from spark_sklearn_bridge.grouped import _estimator
 from spark_sklearn_bridge.grouped._placement import (
     partition_values,
+    plan_frame,
     plan_partitions,
     spark_hash_longs,
 )
@@ -86,6 +88,10 @@ def test_spark_hash_partitioning_is_what_the_placement_computes(spark):
         assert sorted((row["p"], row["v"]) for row in placed) == list(enumerate(targets))
 
 
+def refuse_counting_job(*args, **kwargs):
+    raise AssertionError("pandas input is counted on the driver, not by a Spark job")
+
+
 class PartitionRecordingRidge(Ridge):
     """Ridge that records the Spark partition its fit ran in (``partition_``)."""
 
@@ -108,22 +114,28 @@ def skewed(n_small=12, small_rows=10, big_rows=200, seed=0):
     return frame.assign(region=np.where(keys == 99, None, np.where(keys % 2, "r1", "r0")))
 
 
+@pytest.mark.parametrize("source", ["spark", "pandas"])
 @pytest.mark.parametrize("keys", [["store"], ["region", "store"]], ids=["one key", "null key"])
-def test_size_placement_puts_each_group_in_its_planned_partition(spark, keys):
+def test_size_placement_puts_each_group_in_its_planned_partition(spark, keys, source, monkeypatch):
+    """Spark input is counted by a job; pandas input on the driver, with no counting job."""
     frame = skewed()
-    data = spark.createDataFrame(frame)
+    if source == "pandas":
+        monkeypatch.setattr(_estimator, "place_by_size", refuse_counting_job)
     models = {}
     for placement in ("size", "hash"):
         model = GroupedEstimator(
             PartitionRecordingRidge(),
             keys,
-            feature_cols=["f0", "f1"],
-            label_col="y",
+            feature_cols=None if source == "pandas" else ["f0", "f1"],
+            label_col=None if source == "pandas" else "y",
             n_partitions=4,
             placement=placement,
             spark=spark,
-        ).fit(data)
-        models[placement] = model
+        )
+        if source == "pandas":
+            models[placement] = model.fit(frame[[*keys, "f0", "f1"]], frame["y"])
+        else:
+            models[placement] = model.fit(spark.createDataFrame(frame))
     partitions = {}
     # The same models as hash placement and as scikit-learn on each group's rows.
     for key, rows in frame.groupby(keys, dropna=False):
@@ -152,6 +164,47 @@ def test_size_placement_on_pandas_input_and_predict_equal_sklearn(spark):
         expected[rows.index] = fitted.predict(rows[["f0", "f1"]])
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-10)
     assert model.get_params()["placement"] == "size"
+
+
+@pytest.mark.parametrize(
+    ("values", "on_driver"),
+    [
+        (np.array([3, 1, 3]), True),
+        (np.array([0.5, np.nan, -0.0]), True),
+        (np.array([True, False, True]), True),
+        (pd.Series(["a", None, "b"], dtype=object), True),
+        (pd.Series(["a", None, "b"], dtype="string"), True),
+        (pd.Series([1, None, 2], dtype="Int64"), True),
+        # Values that could merge on their way to Spark: counted by Spark instead.
+        (pd.to_datetime(["2024-01-01", "2024-01-01"]) + pd.to_timedelta([0, 1], "ns"), False),
+        (pd.Series(["a", "b"], dtype="category"), False),
+        (pd.Series([2**53 + 1, 2.0**53], dtype=object), False),  # one double in Spark
+    ],
+)
+def test_pandas_keys_are_planned_on_the_driver_only_where_spark_keeps_them_apart(
+    values, on_driver
+):
+    frame = pd.DataFrame({"k": values, "g": 1})
+    plan = plan_frame(frame, ["g", "k"], n_partitions=4, slots=2)
+    assert (plan is not None) == on_driver
+    if on_driver:
+        places, n, n_groups = plan
+        codes = frame.groupby(["g", "k"], dropna=False, sort=False).ngroup()
+        assert n_groups == codes.nunique() and len(places) == len(frame)
+        assert set(places) <= set(partition_values(n))
+        # Every row of one group gets the same partition.
+        assert (pd.Series(places).groupby(codes.to_numpy()).nunique() == 1).all()
+
+
+def test_size_placement_of_timestamp_keys_counts_in_spark_and_equals_sklearn(spark):
+    frame = skewed(seed=2)
+    frame["day"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["store"], "D")
+    X, y = frame[["day", "f0", "f1"]], frame["y"].to_numpy()
+    model = GroupedEstimator(Ridge(), "day", placement="size", spark=spark).fit(X, y)
+    assert model.n_groups_ == 13
+    for day, rows in frame.groupby("day"):
+        expected = Ridge().fit(rows[["f0", "f1"]], rows["y"])
+        np.testing.assert_allclose(model.get_group_model(day).coef_, expected.coef_, rtol=1e-12)
 
 
 def test_placement_is_validated_before_any_job(spark):

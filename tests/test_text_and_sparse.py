@@ -288,13 +288,14 @@ class RecordsSparse(ClassifierMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def test_pandas_sparse_features_stay_sparse_in_a_grouped_fit(spark, texts):
+@pytest.mark.parametrize("placement", ["hash", "size"])
+def test_pandas_sparse_features_stay_sparse_in_a_grouped_fit(spark, texts, placement):
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3))
     matrix = vectorizer.fit_transform(texts["text"])  # 2,476 x ~4,000, 0.2 % filled
     names = [f"f{i}" for i in range(matrix.shape[1])]
     X = pd.DataFrame.sparse.from_spmatrix(matrix, columns=names).assign(group=texts["group"])
     y = texts["positive"].to_numpy()
-    model = ssb.GroupedEstimator(RecordsSparse(), "group").fit(X, y)
+    model = ssb.GroupedEstimator(RecordsSparse(), "group", placement=placement).fit(X, y)
     for group, rows in X.groupby("group"):
         by_hand = LogisticRegression(max_iter=500).fit(rows[names], y[rows.index])
         ours = model.get_group_model(group)

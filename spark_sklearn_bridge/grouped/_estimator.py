@@ -42,7 +42,7 @@ from .._isolation import retry_isolated
 from .._jobs import cluster_cores, task_progress
 from .._persistence import SavedModelMixin
 from .._progress import progress_enabled
-from .._reserved import ALL_ROWS, LABEL, ROW_ID, SPARSE_FEATURES
+from .._reserved import ALL_ROWS, LABEL, PLACE, ROW_ID, SPARSE_FEATURES
 from .._serialization import dump_model, load_model, refuse_pickles
 from .._session import get_spark
 from .._threads import running_in_spark_task
@@ -50,7 +50,7 @@ from ..exceptions import ColumnError, GroupFitError, UnseenGroupError
 from ._features import all_sparse, sparse_vectors
 from ._fit import fallback_blob, fit_partition
 from ._keys import check_key_types, check_key_values, group_key, key_dict, pandas_key_type
-from ._placement import place_by_size
+from ._placement import place_by_size, place_planned, plan_frame
 from ._policy import Routing
 from ._predict import predict_local, predict_spark
 from ._schema import check_group_names, table_schema
@@ -123,8 +123,8 @@ class GroupedEstimator(
     placement : {"hash", "size"}, default="hash"
         How groups are placed in those partitions. ``"hash"``: by a hash of the key, no
         extra pass; right when the groups are of similar size. ``"size"``: each group's
-        rows are counted first (one more pass over the input, and one row per group to the
-        driver) and the partitions planned from the counts, the largest group first, each
+        rows are counted first (one more pass over Spark input, and one row per group to
+        the driver; a pandas ``X`` is counted on the driver) and the partitions planned from the counts, the largest group first, each
         slot given about equal rows: for skewed groups, e.g. one 100x the others, whose
         partition would otherwise also hold its share of small groups and could start last.
         The fitted models are the same either way.
@@ -307,7 +307,7 @@ class GroupedEstimator(
             from pyspark.sql import functions as F
 
             data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
-            n_groups = None  # unknown until the job has run
+            n_groups = planned = None  # unknown until the job has run
         else:
             frame, features = self._local_input(X, group_cols)
             frame, label = _with_label(frame[group_cols + features], y)
@@ -315,12 +315,15 @@ class GroupedEstimator(
                 vectors = sparse_vectors(frame, features)
                 frame = frame.drop(columns=features).assign(**{SPARSE_FEATURES: vectors})
             vector_cols = [SPARSE_FEATURES] if SPARSE_FEATURES in frame.columns else []
+            n_groups = planned = None
+            if self.placement == "size":  # counted here: no counting job
+                plan = plan_frame(frame, group_cols, self._partitions(spark), cluster_cores(spark))
+                if plan is not None:
+                    places, planned, n_groups = plan
+                    frame = frame.assign(**{PLACE: places})
+            if n_groups is None and progress_enabled(self.progress):  # the bar's total
+                n_groups = frame.groupby(group_cols, dropna=False, sort=False).ngroups
             data = spark_frame_with_row_id(spark, frame, vector_cols=vector_cols)
-            n_groups = (  # the progress bar's total
-                frame.groupby(group_cols, dropna=False, sort=False).ngroups
-                if progress_enabled(self.progress)
-                else None
-            )
         key_types = {c: data.schema[c].dataType.simpleString() for c in group_cols}
         packed = SPARSE_FEATURES in data.columns  # features the models know by their names
         job_features = [SPARSE_FEATURES] if packed else features
@@ -329,7 +332,7 @@ class GroupedEstimator(
         }
         fitter = partial(self._partition_fitter, model_feature_names=features if packed else None)
         frame, distributed = self._fit_table(
-            spark, data, group_cols, job_features, label, fit_params, n_groups, fitter
+            spark, data, group_cols, job_features, label, fit_params, n_groups, fitter, planned
         )
         table = ModelTable(frame, group_cols, key_types, distributed=distributed)
         if self.fallback is not None:
@@ -517,17 +520,35 @@ class GroupedEstimator(
         with larger_arrow_batches(data.sparkSession):
             return fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
 
+    def _partitions(self, spark) -> int:
+        return self.n_partitions or default_partitions(spark)
+
     def _fit_table(
-        self, spark, data, group_cols, features, label, fit_params, n_groups, fitter=None
+        self,
+        spark,
+        data,
+        group_cols,
+        features,
+        label,
+        fit_params,
+        n_groups,
+        fitter=None,
+        planned=None,
     ):
-        n_partitions = self.n_partitions or default_partitions(spark)
-        columns = group_cols + features + ([label] if label else []) + [ROW_ID]
-        data = data.select(*[column(c) for c in columns])
-        if self.placement == "size":
-            packed, counted = place_by_size(data, group_cols, n_partitions, cluster_cores(spark))
+        """Fit every group of Spark ``data``; with ``planned``, the number of partitions its
+        :data:`PLACE` column was planned for (:func:`plan_frame`)."""
+        n_partitions = self._partitions(spark)
+        names = group_cols + features + ([label] if label else []) + [ROW_ID]
+        columns = [column(c) for c in names]
+        if planned is not None:  # pandas input, planned on the driver
+            packed = place_planned(data.select(*columns, column(PLACE)), planned)
+        elif self.placement == "size":
+            packed, counted = place_by_size(
+                data.select(*columns), group_cols, n_partitions, cluster_cores(spark)
+            )
             n_groups = n_groups or counted  # the progress bar's total, now known
         else:
-            packed = data.repartition(n_partitions, *[column(c) for c in group_cols])
+            packed = data.select(*columns).repartition(n_partitions, *columns[: len(group_cols)])
         schema = table_schema(data.schema[c] for c in group_cols)
         fit_partition_ = (fitter or self._partition_fitter)(
             group_cols, features, label, fit_params

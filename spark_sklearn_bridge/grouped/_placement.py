@@ -20,7 +20,8 @@ plans the partitions from those counts, taking a group's fit time to grow with i
 
 The rows reach their planned partition through ``repartition(n, column)`` on a column
 holding, per partition, a value Spark's hash partitioning sends there
-(:func:`partition_values`).
+(:func:`partition_values`). Spark input is counted by a job (:func:`place_by_size`); a
+pandas frame is counted where it is, on the driver (:func:`plan_frame`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ import pandas as pd
 from .._inputs import column, to_pandas
 from .._reserved import GROUP_HASH, PLACE
 
-__all__ = ["partition_values", "place_by_size", "plan_partitions", "spark_hash_longs"]
+__all__ = [
+    "partition_values",
+    "place_by_size",
+    "place_planned",
+    "plan_frame",
+    "plan_partitions",
+    "spark_hash_longs",
+]
 
 
 def plan_partitions(sizes, slots: int, n_partitions: int) -> tuple[np.ndarray, int]:
@@ -118,7 +126,51 @@ def place_by_size(data, group_cols, n_partitions: int, slots: int):
         on=GROUP_HASH,
         how="left",
     )
-    return placed.drop(GROUP_HASH).repartition(n, F.col(PLACE)).drop(PLACE), len(counts)
+    return place_planned(placed.drop(GROUP_HASH), n), len(counts)
+
+
+def place_planned(data, n: int):
+    """``data`` in the ``n`` partitions its :data:`PLACE` column plans, without it."""
+    return data.repartition(n, column(PLACE)).drop(PLACE)
+
+
+def plan_frame(frame: pd.DataFrame, group_cols, n_partitions: int, slots: int):
+    """``(PLACE value of each row, number of partitions, number of groups)`` of a pandas
+    ``frame``, planned from its group sizes counted here: no counting job.
+
+    None where a group column's values could merge on their way to Spark (e.g. timestamps
+    lose their nanoseconds): each task groups the values it receives, so a plan made on
+    the driver's values could then split one group over two partitions. Such frames are
+    counted in Spark, as Spark input is (:func:`place_by_size`).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"g": ["a"] * 6 + ["b", "c"]})
+    >>> places, n, n_groups = plan_frame(frame, ["g"], n_partitions=4, slots=2)
+    >>> (places == partition_values(n)[0]).tolist(), n, n_groups
+    ([True, True, True, True, True, True, False, False], 3, 3)
+    """
+    if not all(_kept_in_spark(frame[c]) for c in group_cols):
+        return None
+    codes = frame.groupby(group_cols, dropna=False, sort=False).ngroup().to_numpy()
+    sizes = np.bincount(codes)
+    partition, n = plan_partitions(sizes, slots, n_partitions)
+    return partition_values(n)[partition][codes], n, len(sizes)
+
+
+def _kept_in_spark(values: pd.Series) -> bool:
+    """Distinct values of this pandas column stay distinct in Spark: booleans, numbers and
+    strings do; timestamps (nanoseconds), categoricals and mixed objects may not."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if pd.api.types.is_object_dtype(dtype):
+        return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+    return (
+        pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_integer_dtype(dtype)
+        or pd.api.types.is_float_dtype(dtype)
+    )
 
 
 def count_values(batches):

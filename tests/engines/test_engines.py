@@ -103,15 +103,23 @@ def test_grouped_estimator_equals_sklearn_and_round_trips(spark, tmp_path):
     np.testing.assert_allclose(local.predict(data), expected)
 
 
-def test_grouped_size_placement_equals_sklearn(spark):
-    """placement="size": a counting job (mapInArrow), a broadcast plan joined on the keys'
-    hash, then the fit; one group 10x the others."""
+@pytest.mark.parametrize("source", ["spark", "pandas"])
+def test_grouped_size_placement_equals_sklearn(spark, source):
+    """placement="size", one group 10x the others. Spark input: a counting job
+    (mapInArrow), a broadcast plan joined on the keys' hash, then the fit. pandas input:
+    planned on the driver, each row's planned partition travelling with it."""
     data = stores(n_groups=9, n_rows=20)
     data = pd.concat([data, stores(n_groups=1, n_rows=200, seed=1).assign(store=100)])
     data = data.reset_index(drop=True)
-    model = GroupedEstimator(
-        Ridge(), "store", feature_cols=["f0", "f1", "f2"], label_col="y", placement="size"
-    ).fit(spark.createDataFrame(data))
+    features = ["f0", "f1", "f2"]
+    if source == "spark":
+        model = GroupedEstimator(
+            Ridge(), "store", feature_cols=features, label_col="y", placement="size"
+        ).fit(spark.createDataFrame(data))
+    else:
+        model = GroupedEstimator(Ridge(), "store", placement="size").fit(
+            data[["store", *features]], data["y"]
+        )
     models, expected = by_hand(Ridge, data)
     assert model.n_groups_ == 10 and model.n_failed_groups_ == 0
     for key, reference in models.items():
