@@ -1,4 +1,5 @@
-"""Slow candidates for the cancellation tests (classic and Connect).
+"""Slow candidates for the cancellation tests (classic and Connect), and how to wait for a
+cancelled job to end (classic).
 
 A slow fit touches its file in ``log_dir`` every 0.2 s while it runs, so a test can tell
 from the files' modification times whether any executor still works after the driver gave
@@ -83,3 +84,12 @@ def seconds_until_quiet(log_dir, limit=10.0, quiet=2.0) -> float:
             return max(0.0, last_beat(log_dir) - start)
         time.sleep(0.2)
     return float("inf")
+
+
+def no_active_job_within(spark, seconds):
+    """Spark cancels a job asynchronously: the scheduler ends it shortly after the call
+    (under load, after the caller has already got its exception)."""
+    deadline = time.monotonic() + seconds
+    while spark.sparkContext.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not spark.sparkContext.statusTracker().getActiveJobsIds()

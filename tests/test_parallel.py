@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from joblib import Parallel, delayed, parallel_config
 from joblib_cases import CASES, assert_same
+from search_cancel_cases import no_active_job_within
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
@@ -382,15 +383,6 @@ def test_ctrl_c_cancels_the_running_job(spark, plain_sigint):
         Parallel()(delayed(sleep_on)(i, i, 60) for i in range(4))
     assert time.monotonic() - start < 20
     assert no_active_job_within(spark, seconds=10)
-
-
-def no_active_job_within(spark, seconds):
-    """Spark cancels a job asynchronously: the scheduler ends it shortly after the call
-    (under load, after the caller has already got its exception)."""
-    deadline = time.monotonic() + seconds
-    while spark.sparkContext.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not spark.sparkContext.statusTracker().getActiveJobsIds()
 
 
 # ------------------------------------------------------------------ progress and MLflow

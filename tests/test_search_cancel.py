@@ -16,6 +16,7 @@ from search_cancel_cases import (
     fits_seen,
     interrupt_when,
     last_beat,
+    no_active_job_within,
     seconds_until_quiet,
 )
 from sklearn.model_selection import GridSearchCV
@@ -25,10 +26,6 @@ from spark_sklearn_bridge.exceptions import SearchTimeoutError
 
 X = np.arange(40, dtype=float).reshape(20, 2)
 y = np.arange(20, dtype=float)
-
-
-def active_jobs(spark):
-    return list(spark.sparkContext.statusTracker().getActiveJobsIds())
 
 
 def test_ctrl_c_cancels_the_running_search_job(spark, tmp_path, plain_sigint):
@@ -41,7 +38,7 @@ def test_ctrl_c_cancels_the_running_search_job(spark, tmp_path, plain_sigint):
     interrupted = time.time()
     assert last_beat(tmp_path) - interrupted < 15  # the 30 s fits were not waited for
     assert seconds_until_quiet(tmp_path) <= 10
-    assert not active_jobs(spark)
+    assert no_active_job_within(spark, seconds=10)
 
 
 def test_sigterm_turned_into_an_exception_cancels_the_running_job(spark, tmp_path):
@@ -72,7 +69,7 @@ def test_sigterm_turned_into_an_exception_cancels_the_running_job(spark, tmp_pat
         signal.signal(signal.SIGTERM, previous)
     assert fits_seen(tmp_path) >= 1
     assert seconds_until_quiet(tmp_path) <= 10
-    assert not active_jobs(spark)
+    assert no_active_job_within(spark, seconds=10)
 
 
 def test_hyperopt_timeout_cancels_the_round_that_runs_past_it(spark, tmp_path):
@@ -93,7 +90,7 @@ def test_hyperopt_timeout_cancels_the_round_that_runs_past_it(spark, tmp_path):
     search.fit(X, y)
     assert time.monotonic() - start < 15
     assert seconds_until_quiet(tmp_path) <= 10
-    assert not active_jobs(spark)
+    assert no_active_job_within(spark, seconds=10)
     # The round cut short is in trials_, as failed trials marked cancelled.
     cancelled = [t for t in search.trials_.trials if t["result"].get("cancelled")]
     assert len(cancelled) == 2 and {t["result"]["status"] for t in cancelled} == {"fail"}
@@ -124,6 +121,6 @@ def test_hyperopt_timeout_cancels_a_first_round_that_hangs(spark, tmp_path):
         search.fit(X, y)
     assert time.monotonic() - start < 20
     assert seconds_until_quiet(tmp_path) <= 10
-    assert not active_jobs(spark)
+    assert no_active_job_within(spark, seconds=10)
     assert [t["result"]["cancelled"] for t in search.trials_.trials] == [True, True]
     assert not hasattr(search, "best_estimator_")
