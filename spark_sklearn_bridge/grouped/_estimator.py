@@ -124,9 +124,10 @@ class GroupedEstimator(
         How groups are placed in those partitions. ``"hash"``: by a hash of the key, no
         extra pass; right when the groups are of similar size. ``"size"``: each group's
         rows are counted first (one more pass over Spark input, and one row per group to
-        the driver; a pandas ``X`` is counted on the driver) and the partitions planned from the counts, the largest group first, each
-        slot given about equal rows: for skewed groups, e.g. one 100x the others, whose
-        partition would otherwise also hold its share of small groups and could start last.
+        the driver; a pandas ``X`` is counted on the driver) and the partitions planned
+        from the counts, the largest group first, each slot given about equal rows: for
+        skewed groups, e.g. one 100x the others, whose partition would otherwise also hold
+        its share of small groups and could start last.
         The fitted models are the same either way.
     progress : bool, optional
         Show a progress bar of fitted groups while ``fit`` runs (classic Spark). Default: on
