@@ -40,7 +40,7 @@ def test_per_group_search_on_connect(spark):
         assert table.loc[g, "best_score"] == pytest.approx(reference.best_score_)
 
 
-def test_fallback_refit_and_pyfunc_on_connect(spark, tmp_path):
+def test_fallback_refit_and_pyfunc_on_connect(spark, mlflow_store):
     train = rows([0, 1, 2])
     model = GroupedEstimator(
         Ridge(),
@@ -72,8 +72,7 @@ def test_fallback_refit_and_pyfunc_on_connect(spark, tmp_path):
         model.get_group_model(1).coef_, Ridge().fit(part[FEATURES], part["y"]).coef_
     )
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run():
+    with mlflow.start_run():  # in mlflow_store's fresh store and experiment
         uri = model.log_to_mlflow()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
