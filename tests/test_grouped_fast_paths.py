@@ -343,3 +343,60 @@ def test_an_estimator_that_clone_refuses_fails_each_group_with_the_reason(spark)
     table = model.model_table_.toPandas()
     assert model.n_failed_groups_ == 2
     assert table["error"].str.contains("Cannot clone object").all()
+
+
+def stage_tasks(spark, action) -> dict:
+    """The task counts of the stages of each job ``action()`` runs, by job id."""
+    sc = spark.sparkContext
+    group = f"stage-tasks-{np.random.default_rng().integers(1 << 30)}"
+    sc.setJobGroup(group, "stage_tasks")
+    try:
+        action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    tracker = sc.statusTracker()
+    jobs = {j: tracker.getJobInfo(j).stageIds for j in tracker.getJobIdsForGroup(group)}
+    infos = {j: [tracker.getStageInfo(s) for s in stages] for j, stages in jobs.items()}
+    return {j: [i.numTasks for i in stages if i is not None] for j, stages in infos.items()}
+
+
+@pytest.mark.parametrize("path", ["hash", "size", "pandas size", "distributed"])
+def test_a_grouped_fit_shuffles_from_at_most_two_tasks_a_core(spark, path, monkeypatch):
+    """An input of 40 small partitions is read in 4 tasks (local[2]) before each shuffle:
+    the fit's, the fallback's, and predict's (not its unseen-group check's, the first of its
+    jobs). Fails if Spark's optimizer drops the coalesce (``coalesce_for_shuffle``)."""
+    from spark_sklearn_bridge.grouped import _table
+
+    if path == "distributed":  # predict's other shuffle: model rows meet their groups
+        monkeypatch.setattr(_table, "SHIP_LIMIT_BYTES", 0)
+    data = rows(range(80), n=12)[["y", "g", *FEATURES]]  # the fit names its columns
+    spark_data = spark.createDataFrame(data).repartition(40).cache()
+    spark_data.count()
+    tree = DecisionTreeRegressor(max_depth=2, random_state=0)
+    model = GroupedEstimator(
+        tree,
+        "g",
+        feature_cols=FEATURES,
+        label_col="y",
+        fallback="global",
+        unseen_groups="fallback",
+        n_partitions=4,
+        placement="hash" if path in ("hash", "distributed") else "size",
+        spark=spark,
+    )
+    if path == "pandas size":
+        model.set_params(feature_cols=None, label_col=None)
+        fit = lambda: model.fit(data[["g", *FEATURES]], data["y"])  # noqa: E731
+    else:
+        fit = lambda: model.fit(spark_data)  # noqa: E731
+    assert max(max(tasks) for tasks in stage_tasks(spark, fit).values()) <= 4
+    predict_jobs = stage_tasks(spark, lambda: model.predict(spark_data).count())
+    # The last job: the prediction. A distributed table's 4 partitions of model rows are
+    # read in the same stage as the input's rows.
+    assert max(predict_jobs[max(predict_jobs)]) <= (8 if path == "distributed" else 4)
+    # The same models and predictions as scikit-learn on each group's rows.
+    predicted = model.predict(spark_data).toPandas().sort_values("f0")
+    for g, expected in by_hand(tree, data).items():
+        ours = predicted[predicted["g"] == g]
+        np.testing.assert_allclose(ours["prediction"], expected.predict(ours[FEATURES]))
+    spark_data.unpersist()

@@ -21,6 +21,7 @@ from .._base import (
 )
 from .._compat import HasMethods, Interval, StrOptions, fit_context
 from .._frames import (
+    coalesce_for_shuffle,
     default_partitions,
     larger_arrow_batches,
     map_in_pandas,
@@ -512,8 +513,9 @@ class GroupedEstimator(
         from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
-        columns = [column(c) for c in features + ([label] if label else []) + [ROW_ID]]
-        whole = data.select(*columns, F.lit(0).alias(ALL_ROWS)).repartition(1)
+        names = [*features, *([label] if label else []), ROW_ID, ALL_ROWS]
+        whole = data.withColumn(ALL_ROWS, F.lit(0))
+        whole = coalesce_for_shuffle(whole, spark=data.sparkSession, columns=names).repartition(1)
         fitter = fitter or self._partition_fitter
         fit = fitter([ALL_ROWS], features, label, fit_params, fallback=True)
         schema = table_schema([T.StructField(ALL_ROWS, T.IntegerType())])
@@ -540,16 +542,20 @@ class GroupedEstimator(
         :data:`PLACE` column was planned for (:func:`plan_frame`)."""
         n_partitions = self._partitions(spark)
         names = group_cols + features + ([label] if label else []) + [ROW_ID]
-        columns = [column(c) for c in names]
         if planned is not None:  # pandas input, planned on the driver
-            packed = place_planned(data.select(*columns, column(PLACE)), planned)
+            packed = place_planned(coalesce_for_shuffle(data, spark, [*names, PLACE]), planned)
         elif self.placement == "size":
             packed, counted = place_by_size(
-                data.select(*columns), group_cols, n_partitions, cluster_cores(spark)
+                coalesce_for_shuffle(data, spark, names),
+                group_cols,
+                n_partitions,
+                cluster_cores(spark),
             )
             n_groups = n_groups or counted  # the progress bar's total, now known
         else:
-            packed = data.select(*columns).repartition(n_partitions, *columns[: len(group_cols)])
+            packed = coalesce_for_shuffle(data, spark, names).repartition(
+                n_partitions, *[column(c) for c in group_cols]
+            )
         schema = table_schema(data.schema[c] for c in group_cols)
         fit_partition_ = (fitter or self._partition_fitter)(
             group_cols, features, label, fit_params

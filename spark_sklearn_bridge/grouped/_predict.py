@@ -18,6 +18,7 @@ from functools import partial
 import numpy as np
 
 from .._frames import (
+    coalesce_for_shuffle,
     default_partitions,
     key_runs,
     map_in_pandas,
@@ -144,7 +145,7 @@ def predict_spark(est, method, X):
         if not X.isStreaming:
             unseen = sum(key not in table.index for key in to_fallback)  # not in n_groups
             if table.n_groups + unseen > UNSHUFFLED_MAX_GROUPS:
-                X = X.repartition(n_partitions, *keys)
+                X = coalesce_for_shuffle(X, spark).repartition(n_partitions, *keys)
             X = X.sortWithinPartitions(*keys)
         ship_rows = partial(
             predict_shipped,
@@ -155,9 +156,8 @@ def predict_spark(est, method, X):
         return map_in_pandas(X, ship_rows, schema)
     # A large model table stays distributed: each model row meets its group's rows, first.
     models = table.served(spark, spec.routing).withColumnRenamed("model", MODEL)
-    combined = X.withColumn(MODEL, F.lit(None).cast("binary")).unionByName(
-        models, allowMissingColumns=True
-    )
+    rows = coalesce_for_shuffle(X, spark).withColumn(MODEL, F.lit(None).cast("binary"))
+    combined = rows.unionByName(models, allowMissingColumns=True)
     packed = combined.repartition(n_partitions, *keys).sortWithinPartitions(
         *keys, F.col(MODEL).isNull()
     )
