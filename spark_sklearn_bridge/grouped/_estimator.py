@@ -291,6 +291,9 @@ class GroupedEstimator(
             # Inside another job's task (e.g. a search's fit): no session here; fit locally.
             return self._fit_here(X, y, group_cols, fit_params)
         spark = get_spark(self.spark)
+        # The progress bar's total and the driver's partition plan: known before the job
+        # for pandas input only.
+        n_groups = planned = None
         if is_spark_dataframe(X):
             check_y_none(X, y)
             data, label = X, self.label_col
@@ -309,7 +312,6 @@ class GroupedEstimator(
             from pyspark.sql import functions as F
 
             data = data.withColumn(ROW_ID, F.monotonically_increasing_id())
-            n_groups = planned = None  # unknown until the job has run
         else:
             frame, features = self._local_input(X, group_cols)
             frame, label = _with_label(frame[group_cols + features], y)
@@ -317,7 +319,6 @@ class GroupedEstimator(
                 vectors = sparse_vectors(frame, features)
                 frame = frame.drop(columns=features).assign(**{SPARSE_FEATURES: vectors})
             vector_cols = [SPARSE_FEATURES] if SPARSE_FEATURES in frame.columns else []
-            n_groups = planned = None
             if self.placement == "size":  # counted here: no counting job
                 plan = plan_frame(frame, group_cols, self._partitions(spark), cluster_cores(spark))
                 if plan is not None:
@@ -524,6 +525,7 @@ class GroupedEstimator(
             return fallback_blob(to_pandas(map_in_pandas(whole, job, schema)))
 
     def _partitions(self, spark) -> int:
+        """Partitions the groups are packed into, by fit and predict alike."""
         return self.n_partitions or default_partitions(spark)
 
     def _fit_table(
@@ -542,20 +544,14 @@ class GroupedEstimator(
         :data:`PLACE` column was planned for (:func:`plan_frame`)."""
         n_partitions = self._partitions(spark)
         names = group_cols + features + ([label] if label else []) + [ROW_ID]
+        rows = coalesce_for_shuffle(data, spark, names + ([PLACE] if planned is not None else []))
         if planned is not None:  # pandas input, planned on the driver
-            packed = place_planned(coalesce_for_shuffle(data, spark, [*names, PLACE]), planned)
+            packed = place_planned(rows, planned)
         elif self.placement == "size":
-            packed, counted = place_by_size(
-                coalesce_for_shuffle(data, spark, names),
-                group_cols,
-                n_partitions,
-                cluster_cores(spark),
-            )
+            packed, counted = place_by_size(rows, group_cols, n_partitions, cluster_cores(spark))
             n_groups = n_groups or counted  # the progress bar's total, now known
         else:
-            packed = coalesce_for_shuffle(data, spark, names).repartition(
-                n_partitions, *[column(c) for c in group_cols]
-            )
+            packed = rows.repartition(n_partitions, *[column(c) for c in group_cols])
         schema = table_schema(data.schema[c] for c in group_cols)
         fit_partition_ = (fitter or self._partition_fitter)(
             group_cols, features, label, fit_params

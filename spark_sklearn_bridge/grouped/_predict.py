@@ -19,7 +19,6 @@ import numpy as np
 
 from .._frames import (
     coalesce_for_shuffle,
-    default_partitions,
     key_runs,
     map_in_pandas,
     null_safe_condition,
@@ -138,7 +137,7 @@ def predict_spark(est, method, X):
     linear = LINEAR_IN_SQL and method == "predict" and not X.isStreaming
     if linear and table.all_linear() and plain_numbers(X.schema, features):
         return _predict_linear(X, table, spark, spec, schema, bool(to_fallback))
-    n_partitions = est.n_partitions or default_partitions(spark)
+    n_partitions = est._partitions(spark)
     keys = [column(c) for c in group_cols]  # quoted: any column name works
     small = table.distributed is None and table.usable_bytes() <= SHIP_LIMIT_BYTES
     if X.isStreaming or small:
@@ -229,7 +228,7 @@ def _check_unseen_spark(est, spark, X, usable) -> list:
     keys = [column(c) for c in group_cols]
     # Repartitioned first: the aggregation then needs no shuffle of its own (Connect's
     # default of 200 shuffle partitions made this small job slow).
-    n_partitions = est.n_partitions or default_partitions(spark)
+    n_partitions = est._partitions(spark)
     counts = X.select(*keys).repartition(n_partitions, *keys).groupBy(*keys).count()
     if usable:
         keys = est._table.usable_keys(spark)
