@@ -210,13 +210,15 @@ def test_a_job_whose_batches_fail_to_pickle_keeps_nothing_of_its_bundle(monkeypa
     assert shared.shipments == []
     with shared.job(None, "objects") as pickle:
         payload = pickle([(local, (1,), {})])
-    assert shared.shipments == [{0: local}]
+    assert shared.shipments == [{0: local}, None]  # a copied bundle, no links
     loaded = _tasks.SharedUnpickler(io.BytesIO(payload), [_Bundle({0: local})]).load()
     assert loaded[0][0] is local and loaded[0][1] == (1,)
 
 
 class _Bundle:
     """A shipment stand-in: ``load().copy()`` gives the bundle's objects."""
+
+    shared = True
 
     def __init__(self, objects):
         self.objects = objects

@@ -9,6 +9,8 @@ runs them as one Spark job (:meth:`TaskRunner.run_pending`):
    estimator class) are pickled once, as one bundle per job, and shipped once
    (:mod:`.._shipping`: a broadcast on classic Spark); each batch is pickled with references
    in their place, so a batch's payload holds only what is its own (:class:`SharedBundles`).
+   What links the batches to their caller (scikit-learn's callback contexts, and the search
+   they report to) goes in a second bundle, of which each Python worker keeps one copy.
 2. The batches are dealt round-robin to at most ``max_tasks`` tasks: a few per slot, so
    uneven batches even out, and a task's fixed cost (about 15 ms of CPU on classic Spark,
    more on Spark Connect) is paid for several batches when there are many.
@@ -202,7 +204,7 @@ class TaskRunner:
         n_tasks = max(1, min(len(to_run), self.max_tasks))
         tasks = [[] for _ in range(n_tasks)]
         with self._shared.job(self.spark, f"objects shared by the {self.kind.unit}s") as pickle:
-            self._shared.add_arguments(batches)
+            self._shared.add_arguments(batches, self.kind.links)
             for position, (index, batch) in enumerate(zip(to_run, batches)):
                 # dealt round-robin: neighbouring batches are often alike
                 tasks[position % n_tasks].append((index, keys[index], pickle(batch)))
@@ -318,58 +320,78 @@ class SharedBundles:
       so a search of 512 fits of a notebook's estimator spent 0.3-0.5 s of driver time on
       them before its job could start. They are found while the batches are pickled.
 
-    Each job's new objects form one bundle, shipped once its batches are pickled
+    Each job's new objects form two bundles, shipped once its batches are pickled
     (:meth:`job`); in the batches, a token ``(bundle, key)`` stands for each object
-    (:class:`._tasks.SharedPickler`). A batch still unpickles its own copy of every object
-    it refers to, as joblib's process workers do.
+    (:class:`._tasks.SharedPickler`):
+
+    * the *copied* bundle: a batch unpickles its own copy of it, as joblib's process workers
+      unpickle their own copy of every argument (large arrays are read-only views shared by
+      all copies);
+    * the *kept* bundle: the objects that link every batch to the call that made them
+      (:func:`_linked_contexts`, and those the task kind names: :meth:`TaskKind.links`).
+      Each Python worker unpickles it once and its batches share it, as they would under
+      joblib's threading backend. Copied with every batch, a search's tree of callback
+      contexts (one per fit) cost each batch 1.7-2.8 ms of unpickling at 512 fits, and a
+      search's workers CPU time that grew with the square of its fits.
     """
 
     def __init__(self):
-        self.shipments: list = []
+        self.shipments: list = []  # per job: [copied bundle or None, kept bundle or None]
         self._tokens: dict = {}  # id(obj) -> token
         self._kept: dict = {}  # id(obj) -> obj: each id stays valid while the runner lives
-        self._pending: dict = {}  # key -> obj: the bundle of the job being pickled
-        self._added: list = []  # ids given a token in that bundle
+        self._pending: dict = {}  # key -> obj: the copied bundle of the job being pickled
+        self._pending_links: dict = {}  # key -> obj: its kept bundle
+        self._added: list = []  # ids given a token in those bundles
 
     @contextlib.contextmanager
     def job(self, spark, what: str):
         """Pickle a job's batches (the context gives ``pickle(batch) -> bytes``), then ship
-        the objects they share that no earlier job shipped, as one bundle named ``what``.
-        If pickling or shipping fails, none of this job's bundle is kept."""
-        self._pending, self._added = {}, []
+        the objects they share that no earlier job shipped, as bundles named ``what``.
+        If pickling or shipping fails, none of this job's bundles is kept."""
+        self._pending, self._pending_links, self._added = {}, {}, []
         try:
             yield self._pickle
-            if self._pending:
-                self.shipments.append(ship(spark, self._pending, what=what, shared=True))
+            if self._pending or self._pending_links:
+                copied = links = None
+                if self._pending:
+                    copied = ship(spark, self._pending, what=what, shared=True)
+                if self._pending_links:
+                    links = ship(spark, self._pending_links, what=f"links of the {what}")
+                self.shipments += [copied, links]
         except BaseException:
             for key in self._added:
                 del self._tokens[key], self._kept[key]
             raise
         finally:
-            self._pending, self._added = {}, []
+            self._pending, self._pending_links, self._added = {}, {}, []
 
-    def add_arguments(self, batches) -> None:
-        """Share the arguments that several items of ``batches`` use, and the callback
-        contexts that link the items (:func:`_linked_contexts`)."""
+    def add_arguments(self, batches, links=None) -> None:
+        """Share the arguments that several items of ``batches`` use (copied per batch),
+        and those that link the items (kept per worker): the callback contexts
+        (:func:`_linked_contexts`) and the arguments for which ``links(value)`` is true."""
         counts: dict = {}
         objects: dict = {}
-        linked: dict = {}  # shared whatever their count
+        linked: dict = {}  # shared whatever their count, kept per worker
         for batch in batches:
             for _, args, kwargs in batch:
                 for value in _arguments(args, kwargs):
                     counts[id(value)] = counts.get(id(value), 0) + 1
                     objects[id(value)] = value
                     linked.update((id(c), c) for c in _linked_contexts(value))
-        new = {key: objects[key] for key, count in counts.items() if count > 1}
-        new.update(linked)
-        for key, obj in new.items():
+                    if links is not None and links(value):
+                        linked[id(value)] = value
+        for key, obj in linked.items():
             if key not in self._tokens:
-                self._add(obj)
+                self._add(obj, link=True)
+        for key, count in counts.items():
+            if count > 1 and key not in self._tokens:
+                self._add(objects[key])
 
     def close(self) -> None:
         """Free the executors' copies; a later job would ship everything again."""
         for shipment in self.shipments:
-            shipment.release(destroy=True)
+            if shipment is not None:
+                shipment.release(destroy=True)
         self.shipments.clear()
         self._tokens.clear()
         self._kept.clear()
@@ -379,9 +401,10 @@ class SharedBundles:
         SharedPickler(buffer, self._tokens, self._definition).dump(batch)
         return buffer.getvalue()
 
-    def _add(self, obj):
-        token = (len(self.shipments), len(self._pending))
-        self._pending[token[1]] = obj
+    def _add(self, obj, link=False):
+        bundle = self._pending_links if link else self._pending
+        token = (len(self.shipments) + int(link), len(bundle))
+        bundle[token[1]] = obj
         self._tokens[id(obj)] = token
         self._kept[id(obj)] = obj
         self._added.append(id(obj))

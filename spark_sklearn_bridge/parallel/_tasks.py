@@ -71,6 +71,12 @@ class TaskKind:
         """An item as it travels to the executors (the driver calls this)."""
         return item
 
+    def links(self, value) -> bool:
+        """Whether an argument links the items to their caller, so that one copy per Python
+        worker serves all its batches (:class:`._runner.SharedBundles`); plain joblib items
+        have none."""
+        return False
+
     def note(self, name: str, text: str) -> str:
         """The note added to an executor's exception re-raised on the driver (whose
         ``__cause__`` holds the executor's traceback ``text``)."""
@@ -118,12 +124,13 @@ def _short(value) -> str:
 
 
 class SharedUnpickler(pickle.Unpickler):
-    """Unpickles a task list, resolving shared-object references from their shipments.
+    """Unpickles a batch, resolving shared-object references from their shipments.
 
     A reference is ``(bundle, key)``: object ``key`` of the ``bundle``-th shipment of shared
-    objects. Each task list gets its own copy of a bundle (large arrays in it are read-only
-    views shared by all copies), as each joblib batch gets its own unpickled arguments in a
-    process worker.
+    objects. A batch gets its own copy of a copied bundle (``Shipment.shared``: large arrays
+    in it are read-only views shared by all copies), as each joblib batch gets its own
+    unpickled arguments in a process worker; a bundle of links is the Python worker's one
+    copy (:class:`._runner.SharedBundles`).
     """
 
     def __init__(self, file, shipments):
@@ -134,7 +141,9 @@ class SharedUnpickler(pickle.Unpickler):
     def persistent_load(self, token):
         bundle, key = token
         if bundle not in self.copies:
-            self.copies[bundle] = self.shipments[bundle].load().copy()
+            shipment = self.shipments[bundle]
+            objects = shipment.load()
+            self.copies[bundle] = objects.copy() if shipment.shared else objects
         return self.copies[bundle][key]
 
 
