@@ -230,6 +230,37 @@ class _Bundle:
         return dict(self.objects)
 
 
+def describe_args(data, link):
+    return data, link
+
+
+def test_links_are_one_copy_per_worker_and_other_shared_arguments_one_per_batch(spark):
+    """Shared arguments are copied for each batch, as joblib's process workers unpickle
+    their own; what links the batches to their caller (TaskKind.links) is unpickled once
+    per worker and the same object for all its batches."""
+    shared = _runner.SharedBundles()
+    data, link = np.arange(3.0), {"caller": "the search"}
+    batches = [[(describe_args, (data, link), {})] for _ in range(3)]
+    try:
+        with shared.job(spark, "objects") as pickle:
+            shared.add_arguments(batches, links=lambda value: value is link)
+            payloads = [pickle(batch) for batch in batches]
+        copied, links = shared.shipments
+        assert copied.shared and not links.shared
+        loaded = [
+            _tasks.SharedUnpickler(io.BytesIO(payload), shared.shipments).load()
+            for payload in payloads
+        ]
+        datas = [batch[0][1][0] for batch in loaded]
+        links_loaded = [batch[0][1][1] for batch in loaded]
+        assert all(d is not data and np.array_equal(d, data) for d in datas)
+        assert datas[0] is not datas[1]
+        assert links_loaded[0] == link and links_loaded[0] is not link
+        assert all(other is links_loaded[0] for other in links_loaded)
+    finally:
+        shared.close()
+
+
 def test_definitions_are_told_apart_by_cloudpickles_own_rule():
     """Fails if cloudpickle's pickler hook stops telling the definitions it pickles by value
     from those it pickles by name."""

@@ -541,6 +541,39 @@ def test_a_notebook_estimator_class_is_pickled_once_per_search(spark, monkeypatc
     assert not [p for p in payloads if b"NotebookRidge" in p]  # its definition is shared
 
 
+def test_callback_contexts_travel_once_per_worker_not_with_every_batch(spark, monkeypatch):
+    """Each fit's callback context links to every other through their parent: in the bundle
+    each batch copies, they made every batch unpickle the whole tree (2 ms a batch at 512
+    fits). They and the search's stand-in go in the bundle of links, kept per worker."""
+    pytest.importorskip("sklearn.callback", reason="scikit-learn's callbacks (1.9+)")
+    from sklearn.callback import CallbackContext
+    from sklearn.dummy import DummyClassifier
+
+    from spark_sklearn_bridge.parallel import _runner
+
+    shipped = []
+
+    def spy_ship(spark, obj, **kwargs):
+        shipped.append((kwargs.get("shared", False), dict(obj)))
+        return _runner.ship.__wrapped__(spark, obj, **kwargs)
+
+    spy_ship.__wrapped__ = _runner.ship
+    monkeypatch.setattr(_runner, "ship", spy_ship)
+    X, y = load_iris(return_X_y=True)
+    grid = {"random_state": list(range(8))}
+    search = SparkGridSearchCV(DummyClassifier(strategy="stratified"), grid, cv=2, refit=False)
+    reference = GridSearchCV(DummyClassifier(strategy="stratified"), grid, cv=2, refit=False)
+    np.testing.assert_array_equal(
+        search.fit(X, y).cv_results_["mean_test_score"],
+        reference.fit(X, y).cv_results_["mean_test_score"],
+    )
+    copied = [o for is_copied, bundle in shipped if is_copied for o in bundle.values()]
+    links = [o for is_copied, bundle in shipped if not is_copied for o in bundle.values()]
+    assert not [o for o in copied if isinstance(o, (CallbackContext, SparkGridSearchCV))]
+    assert sum(isinstance(o, CallbackContext) for o in links) >= 16  # one per fit, and parents
+    assert sum(isinstance(o, SparkGridSearchCV) for o in links) == 1  # the stand-in
+
+
 def test_a_batch_does_not_carry_every_fits_callback_context(spark, monkeypatch):
     """scikit-learn 1.9 gives each fit a callback context linked through their parent to
     every other fit's: a batch's payload must not grow with the number of fits (it did, and
