@@ -12,6 +12,7 @@ who can rewrite the bytes can rewrite the digest), so load models only from plac
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 
@@ -218,7 +219,7 @@ def _load_skops(payload: bytes, what: str, trusted):
 SHARE_ARRAYS_ABOVE = 2**20
 
 
-def dump_shared(obj) -> bytes:
+def dump_shared(obj, references=None) -> bytes:
     """Serialize ``obj`` so that every :meth:`SharedObjects.copy` of it is a fresh object
     whose large arrays are read-only views of one shared buffer.
 
@@ -228,16 +229,20 @@ def dump_shared(obj) -> bytes:
     numpy arrays (inside DataFrames, sparse matrices, fitted estimators ...) of at least
     :data:`SHARE_ARRAYS_ABOVE` bytes are written out of band (pickle protocol 5), not
     compressed; the digest covers everything.
+
+    ``references`` (optional) returns a persistent id for an object to write as a reference
+    instead of by value (None for the others): each copy then asks its ``persistent_load``
+    for that object (:meth:`SharedObjects.copy`).
     """
-    header, inband, raws = _shared_parts(obj)
+    header, inband, raws = _shared_parts(obj, references)
     payload = b"".join([header, inband, *raws])
     return MAGIC_SHARED + hashlib.sha256(payload).digest() + payload
 
 
-def write_shared(obj, stream) -> str:
+def write_shared(obj, stream, references=None) -> str:
     """:func:`dump_shared` into a seekable binary ``stream``, without a second copy of the
     large buffers in memory; returns the hex digest (what :func:`model_digest` reads)."""
-    header, inband, raws = _shared_parts(obj)
+    header, inband, raws = _shared_parts(obj, references)
     digest = hashlib.sha256()
     stream.write(MAGIC_SHARED + bytes(_DIGEST_SIZE))
     for part in (header, inband, *raws):
@@ -249,7 +254,7 @@ def write_shared(obj, stream) -> str:
     return digest.hexdigest()
 
 
-def _shared_parts(obj):
+def _shared_parts(obj, references=None):
     """``(header, in-band pickle, out-of-band buffers)`` of ``obj`` (see :func:`dump_shared`)."""
     buffers = []
 
@@ -259,11 +264,38 @@ def _shared_parts(obj):
             return False
         return True
 
-    inband = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    if references is None:
+        inband = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    else:
+        stream = io.BytesIO()
+        _ReferencingPickler(stream, references, buffer_callback=out_of_band).dump(obj)
+        inband = stream.getvalue()
     raws = [buffer.raw() for buffer in buffers]
     sizes = [len(inband), *(raw.nbytes for raw in raws)]
     header = b"".join(n.to_bytes(8, "little") for n in (len(raws), *sizes))
     return header, inband, raws
+
+
+class _ReferencingPickler(cloudpickle.Pickler):
+    """Protocol 5; writes the objects ``references`` names as persistent ids."""
+
+    def __init__(self, file, references, buffer_callback):
+        super().__init__(file, protocol=5, buffer_callback=buffer_callback)
+        self.references = references
+
+    def persistent_id(self, obj):
+        return self.references(obj)
+
+
+class _ResolvingUnpickler(pickle.Unpickler):
+    """Resolves persistent ids with the function it is given."""
+
+    def __init__(self, file, buffers, resolve):
+        super().__init__(file, buffers=buffers)
+        self.resolve = resolve
+
+    def persistent_load(self, pid):
+        return self.resolve(pid)
 
 
 class SharedObjects:
@@ -272,9 +304,14 @@ class SharedObjects:
     def __init__(self, inband, buffers):
         self.inband, self.buffers = inband, buffers
 
-    def copy(self):
-        """A new copy of the object; its large arrays are read-only shared views."""
-        return pickle.loads(self.inband, buffers=self.buffers)
+    def copy(self, persistent_load=None):
+        """A new copy of the object; its large arrays are read-only shared views.
+        ``persistent_load`` resolves what ``dump_shared(..., references)`` wrote as
+        references."""
+        if persistent_load is None:
+            return pickle.loads(self.inband, buffers=self.buffers)
+        stream = io.BytesIO(self.inband)
+        return _ResolvingUnpickler(stream, self.buffers, persistent_load).load()
 
 
 def load_shared(blob, *, what: str = "shared objects") -> SharedObjects:

@@ -125,19 +125,26 @@ class Shipment:
 
 
 def ship(
-    spark, obj, *, what: str = "object", blob: bytes | None = None, shared: bool = False
+    spark,
+    obj,
+    *,
+    what: str = "object",
+    blob: bytes | None = None,
+    shared: bool = False,
+    references=None,
 ) -> Shipment:
     """Serialize ``obj`` once (or take its ``blob`` from :func:`dump_model`) and ship it.
 
     With ``shared``, ``obj`` is written by :func:`dump_shared` (each task copies it; large
-    arrays stay shared and read-only). Returns a :class:`Shipment` to pass to task functions.
+    arrays stay shared and read-only), with its ``references`` (objects each copy resolves
+    instead of unpickling them). Returns a :class:`Shipment` to pass to task functions.
     """
     connect = is_spark_connect(spark)
     if shared and blob is None and not connect and spark.sparkContext.master.startswith("local"):
-        source, digest = LocalFile.write(obj)
+        source, digest = LocalFile.write(obj, references)
         return Shipment(digest, source, what, shared=True)
     if blob is None:
-        blob = dump_shared(obj) if shared else dump_model(obj)
+        blob = dump_shared(obj, references) if shared else dump_model(obj)
     source = blob if connect else spark.sparkContext.broadcast(blob)
     return Shipment(model_digest(blob), source, what, shared=shared)
 
@@ -151,12 +158,12 @@ class LocalFile:
         self.path = path
 
     @classmethod
-    def write(cls, obj) -> tuple:
+    def write(cls, obj, references=None) -> tuple:
         """``(LocalFile, digest)`` of ``obj`` written to a new temporary file."""
         handle, path = tempfile.mkstemp(prefix="ssb-shared-", suffix=".bin")
         try:
             with os.fdopen(handle, "wb") as stream:
-                digest = write_shared(obj, stream)
+                digest = write_shared(obj, stream, references)
         except BaseException:
             os.unlink(path)
             raise

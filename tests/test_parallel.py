@@ -226,37 +226,38 @@ class _Bundle:
     def load(self):
         return self
 
-    def copy(self):
+    def copy(self, persistent_load=None):
         return dict(self.objects)
 
 
-def describe_args(data, link):
-    return data, link
-
-
-def test_links_are_one_copy_per_worker_and_other_shared_arguments_one_per_batch(spark):
+def test_links_are_one_copy_per_worker_and_other_shared_arguments_one_per_batch(
+    spark, monkeypatch
+):
     """Shared arguments are copied for each batch, as joblib's process workers unpickle
-    their own; what links the batches to their caller (TaskKind.links) is unpickled once
-    per worker and the same object for all its batches."""
+    their own; what links the batches to their caller (scikit-learn's callback contexts) is
+    unpickled once per worker, the same object in all its batches, also inside the copies
+    of arguments that refer to it."""
+    link = {"caller": "the search"}
+    monkeypatch.setattr(_runner, "_linked_contexts", lambda v: [link] if v is link else [])
     shared = _runner.SharedBundles()
-    data, link = np.arange(3.0), {"caller": "the search"}
-    batches = [[(describe_args, (data, link), {})] for _ in range(3)]
+    data, holder = np.arange(3.0), {"link": link}
+    batches = [[(max, (data, link, holder), {})] for _ in range(3)]
     try:
         with shared.job(spark, "objects") as pickle:
-            shared.add_arguments(batches, links=lambda value: value is link)
+            shared.add_arguments(batches)
             payloads = [pickle(batch) for batch in batches]
         copied, links = shared.shipments
         assert copied.shared and not links.shared
         loaded = [
-            _tasks.SharedUnpickler(io.BytesIO(payload), shared.shipments).load()
+            _tasks.SharedUnpickler(io.BytesIO(payload), shared.shipments).load()[0][1]
             for payload in payloads
         ]
-        datas = [batch[0][1][0] for batch in loaded]
-        links_loaded = [batch[0][1][1] for batch in loaded]
+        datas, links_loaded, holders = zip(*loaded)
         assert all(d is not data and np.array_equal(d, data) for d in datas)
-        assert datas[0] is not datas[1]
+        assert datas[0] is not datas[1] and holders[0] is not holders[1]
         assert links_loaded[0] == link and links_loaded[0] is not link
         assert all(other is links_loaded[0] for other in links_loaded)
+        assert all(h["link"] is links_loaded[0] for h in holders)
     finally:
         shared.close()
 

@@ -544,20 +544,22 @@ def test_a_notebook_estimator_class_is_pickled_once_per_search(spark, monkeypatc
 def test_callback_contexts_travel_once_per_worker_not_with_every_batch(spark, monkeypatch):
     """Each fit's callback context links to every other through their parent: in the bundle
     each batch copies, they made every batch unpickle the whole tree (2 ms a batch at 512
-    fits). They and the search's stand-in go in the bundle of links, kept per worker."""
+    fits). They go in the bundle of links, kept per worker, and the copied bundle (the
+    search's stand-in, which holds their root) refers to them."""
     pytest.importorskip("sklearn.callback", reason="scikit-learn's callbacks (1.9+)")
     from sklearn.callback import CallbackContext
     from sklearn.dummy import DummyClassifier
 
     from spark_sklearn_bridge.parallel import _runner
 
-    shipped = []
+    real_ship, shipped = _runner.ship, []
 
     def spy_ship(spark, obj, **kwargs):
-        shipped.append((kwargs.get("shared", False), dict(obj)))
-        return _runner.ship.__wrapped__(spark, obj, **kwargs)
+        shipment = real_ship(spark, obj, **kwargs)
+        inband = bytes(shipment.load().inband) if shipment.shared else None
+        shipped.append((dict(obj), inband))
+        return shipment
 
-    spy_ship.__wrapped__ = _runner.ship
     monkeypatch.setattr(_runner, "ship", spy_ship)
     X, y = load_iris(return_X_y=True)
     grid = {"random_state": list(range(8))}
@@ -567,11 +569,13 @@ def test_callback_contexts_travel_once_per_worker_not_with_every_batch(spark, mo
         search.fit(X, y).cv_results_["mean_test_score"],
         reference.fit(X, y).cv_results_["mean_test_score"],
     )
-    copied = [o for is_copied, bundle in shipped if is_copied for o in bundle.values()]
-    links = [o for is_copied, bundle in shipped if not is_copied for o in bundle.values()]
-    assert not [o for o in copied if isinstance(o, (CallbackContext, SparkGridSearchCV))]
+    copied = [(bundle, inband) for bundle, inband in shipped if inband is not None]
+    links = [o for bundle, inband in shipped if inband is None for o in bundle.values()]
     assert sum(isinstance(o, CallbackContext) for o in links) >= 16  # one per fit, and parents
-    assert sum(isinstance(o, SparkGridSearchCV) for o in links) == 1  # the stand-in
+    assert [o for b, _ in copied for o in b.values() if isinstance(o, SparkGridSearchCV)]
+    for bundle, inband in copied:
+        assert not [o for o in bundle.values() if isinstance(o, CallbackContext)]
+        assert b"CallbackContext" not in inband  # none inside the stand-in either
 
 
 def test_a_batch_does_not_carry_every_fits_callback_context(spark, monkeypatch):

@@ -77,3 +77,26 @@ def test_large_pickles_are_compressed_small_ones_are_not(fitted, monkeypatch):
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled bad bytes"))
     with pytest.raises(ModelIntegrityError, match="Refusing to unpickle"):
         load_model(bytes(tampered))
+
+
+def test_shared_objects_copy_fresh_objects_with_shared_large_arrays_and_resolved_references():
+    """dump_shared: each copy is a new object; arrays of SHARE_ARRAYS_ABOVE bytes or more are
+    read-only views of one buffer; what ``references`` names is resolved by each copy's
+    ``persistent_load`` instead of being unpickled (a worker's one copy of a link)."""
+    from spark_sklearn_bridge._serialization import SHARE_ARRAYS_ABOVE, dump_shared, load_shared
+
+    big = np.arange(SHARE_ARRAYS_ABOVE // 8 + 1, dtype=np.float64)
+    link, resolved = {"the": "link"}, {"the": "worker's link"}
+    obj = {"big": big, "small": [1, 2], "link": link}
+    plain = load_shared(dump_shared(obj))
+    linked = load_shared(dump_shared(obj, lambda o: "ref" if o is link else None))
+    first, second = plain.copy(), plain.copy()
+    assert first is not second and first["small"] is not second["small"]
+    assert first["link"] == link and first["link"] is not link
+    np.testing.assert_array_equal(first["big"], big)
+    assert not first["big"].flags.writeable and np.shares_memory(first["big"], second["big"])
+    asked = []
+    copy = linked.copy(lambda pid: asked.append(pid) or resolved)
+    assert copy["link"] is resolved and asked == ["ref"] and copy["small"] == [1, 2]
+    with pytest.raises(pickle.UnpicklingError):
+        linked.copy()  # a reference needs its persistent_load

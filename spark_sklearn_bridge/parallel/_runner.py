@@ -9,8 +9,8 @@ runs them as one Spark job (:meth:`TaskRunner.run_pending`):
    estimator class) are pickled once, as one bundle per job, and shipped once
    (:mod:`.._shipping`: a broadcast on classic Spark); each batch is pickled with references
    in their place, so a batch's payload holds only what is its own (:class:`SharedBundles`).
-   What links the batches to their caller (scikit-learn's callback contexts, and the search
-   they report to) goes in a second bundle, of which each Python worker keeps one copy.
+   What links the batches to their caller (scikit-learn's callback contexts) goes in a
+   second bundle, of which each Python worker keeps one copy.
 2. The batches are dealt round-robin to at most ``max_tasks`` tasks: a few per slot, so
    uneven batches even out, and a task's fixed cost (about 15 ms of CPU on classic Spark,
    more on Spark Connect) is paid for several batches when there are many.
@@ -204,7 +204,7 @@ class TaskRunner:
         n_tasks = max(1, min(len(to_run), self.max_tasks))
         tasks = [[] for _ in range(n_tasks)]
         with self._shared.job(self.spark, f"objects shared by the {self.kind.unit}s") as pickle:
-            self._shared.add_arguments(batches, self.kind.links)
+            self._shared.add_arguments(batches)
             for position, (index, batch) in enumerate(zip(to_run, batches)):
                 # dealt round-robin: neighbouring batches are often alike
                 tasks[position % n_tasks].append((index, keys[index], pickle(batch)))
@@ -327,21 +327,23 @@ class SharedBundles:
     * the *copied* bundle: a batch unpickles its own copy of it, as joblib's process workers
       unpickle their own copy of every argument (large arrays are read-only views shared by
       all copies);
-    * the *kept* bundle: the objects that link every batch to the call that made them
-      (:func:`_linked_contexts`, and those the task kind names: :meth:`TaskKind.links`).
-      Each Python worker unpickles it once and its batches share it, as they would under
-      joblib's threading backend. Copied with every batch, a search's tree of callback
-      contexts (one per fit) cost each batch 1.7-2.8 ms of unpickling at 512 fits, and a
-      search's workers CPU time that grew with the square of its fits.
+    * the bundle of *links*: scikit-learn's callback contexts, which link every batch to
+      the call that made them (:func:`_linked_contexts`). Each Python worker unpickles it
+      once and its batches share it, as they would under joblib's threading backend; the
+      copied bundle refers to them too (the search passed to every fit as ``caller`` holds
+      their root). Copied with every batch, the tree of contexts (one per fit) cost each
+      batch 1.7-2.8 ms of unpickling at 512 fits: a search's workers' CPU time grew with
+      the square of its fits.
     """
 
     def __init__(self):
-        self.shipments: list = []  # per job: [copied bundle or None, kept bundle or None]
+        self.shipments: list = []  # per job: [copied bundle or None, links or None]
         self._tokens: dict = {}  # id(obj) -> token
         self._kept: dict = {}  # id(obj) -> obj: each id stays valid while the runner lives
         self._pending: dict = {}  # key -> obj: the copied bundle of the job being pickled
-        self._pending_links: dict = {}  # key -> obj: its kept bundle
+        self._pending_links: dict = {}  # key -> obj: its bundle of links
         self._added: list = []  # ids given a token in those bundles
+        self._links: set = set()  # ids of the objects in bundles of links
 
     @contextlib.contextmanager
     def job(self, spark, what: str):
@@ -354,21 +356,24 @@ class SharedBundles:
             if self._pending or self._pending_links:
                 copied = links = None
                 if self._pending:
-                    copied = ship(spark, self._pending, what=what, shared=True)
+                    copied = ship(
+                        spark, self._pending, what=what, shared=True, references=self._link
+                    )
                 if self._pending_links:
                     links = ship(spark, self._pending_links, what=f"links of the {what}")
                 self.shipments += [copied, links]
         except BaseException:
             for key in self._added:
                 del self._tokens[key], self._kept[key]
+                self._links.discard(key)
             raise
         finally:
             self._pending, self._pending_links, self._added = {}, {}, []
 
-    def add_arguments(self, batches, links=None) -> None:
+    def add_arguments(self, batches) -> None:
         """Share the arguments that several items of ``batches`` use (copied per batch),
-        and those that link the items (kept per worker): the callback contexts
-        (:func:`_linked_contexts`) and the arguments for which ``links(value)`` is true."""
+        and the callback contexts that link the items (:func:`_linked_contexts`: kept per
+        worker)."""
         counts: dict = {}
         objects: dict = {}
         linked: dict = {}  # shared whatever their count, kept per worker
@@ -378,8 +383,6 @@ class SharedBundles:
                     counts[id(value)] = counts.get(id(value), 0) + 1
                     objects[id(value)] = value
                     linked.update((id(c), c) for c in _linked_contexts(value))
-                    if links is not None and links(value):
-                        linked[id(value)] = value
         for key, obj in linked.items():
             if key not in self._tokens:
                 self._add(obj, link=True)
@@ -395,11 +398,17 @@ class SharedBundles:
         self.shipments.clear()
         self._tokens.clear()
         self._kept.clear()
+        self._links.clear()
 
     def _pickle(self, batch) -> bytes:
         buffer = io.BytesIO()
         SharedPickler(buffer, self._tokens, self._definition).dump(batch)
         return buffer.getvalue()
+
+    def _link(self, obj):
+        """The token of ``obj`` if it is in a bundle of links (the copied bundle refers to
+        those), else None."""
+        return self._tokens[id(obj)] if id(obj) in self._links else None
 
     def _add(self, obj, link=False):
         bundle = self._pending_links if link else self._pending
@@ -408,6 +417,8 @@ class SharedBundles:
         self._tokens[id(obj)] = token
         self._kept[id(obj)] = obj
         self._added.append(id(obj))
+        if link:
+            self._links.add(id(obj))
         return token
 
     def _definition(self, obj):

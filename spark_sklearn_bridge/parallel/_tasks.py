@@ -71,12 +71,6 @@ class TaskKind:
         """An item as it travels to the executors (the driver calls this)."""
         return item
 
-    def links(self, value) -> bool:
-        """Whether an argument links the items to their caller, so that one copy per Python
-        worker serves all its batches (:class:`._runner.SharedBundles`); plain joblib items
-        have none."""
-        return False
-
     def note(self, name: str, text: str) -> str:
         """The note added to an executor's exception re-raised on the driver (whose
         ``__cause__`` holds the executor's traceback ``text``)."""
@@ -130,7 +124,7 @@ class SharedUnpickler(pickle.Unpickler):
     objects. A batch gets its own copy of a copied bundle (``Shipment.shared``: large arrays
     in it are read-only views shared by all copies), as each joblib batch gets its own
     unpickled arguments in a process worker; a bundle of links is the Python worker's one
-    copy (:class:`._runner.SharedBundles`).
+    copy (:class:`._runner.SharedBundles`), which the copies refer to as well.
     """
 
     def __init__(self, file, shipments):
@@ -143,7 +137,9 @@ class SharedUnpickler(pickle.Unpickler):
         if bundle not in self.copies:
             shipment = self.shipments[bundle]
             objects = shipment.load()
-            self.copies[bundle] = objects.copy() if shipment.shared else objects
+            self.copies[bundle] = (
+                objects.copy(self.persistent_load) if shipment.shared else objects
+            )
         return self.copies[bundle][key]
 
 

@@ -82,11 +82,6 @@ class SearchFits(TaskKind):
             self.caller = _executor_stand_in(self.search)
         return func, args, {**kwargs, "caller": self.caller}
 
-    def links(self, value) -> bool:
-        """The search's stand-in links every fit to the search (it holds the root of the
-        callback contexts): one copy per Python worker."""
-        return value is not None and value is self.caller
-
     def note(self, name, text) -> str:
         return f"Raised while fitting {name} on a Spark executor:\n{text}"
 
