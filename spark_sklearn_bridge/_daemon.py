@@ -18,7 +18,7 @@ A new worker's first task also pays for pyspark's ``setup_spark_files``, which p
 session's files directory on ``sys.path`` and calls ``importlib.invalidate_caches()``: every
 zip importer in ``sys.path_importer_cache`` then reads its archive's directory again, and
 pyspark is imported from ``pyspark.zip`` (first on the workers' ``PYTHONPATH``), one importer
-per package: 16 reads of its 1,800 entries, 70 ms of CPU per new worker, 9 CPU-seconds for
+per package: 16 reads of its 1,485 entries, 70 ms of CPU per new worker, 9 CPU-seconds for
 the first job of a 128-slot session. The daemon drops those importers before it forks
 (:func:`drop_zip_finders`).
 
