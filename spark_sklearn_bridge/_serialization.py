@@ -230,9 +230,12 @@ def dump_shared(obj, references=None) -> bytes:
     :data:`SHARE_ARRAYS_ABOVE` bytes are written out of band (pickle protocol 5), not
     compressed; the digest covers everything.
 
-    ``references`` (optional) returns a persistent id for an object to write as a reference
-    instead of by value (None for the others): each copy then asks its ``persistent_load``
-    for that object (:meth:`SharedObjects.copy`).
+    ``references`` (optional) returns a token for an object to write as a reference instead
+    of by value (None for the others): each copy then asks its ``resolve`` for that object
+    (:meth:`SharedObjects.copy`). It is asked about the objects pickle hands to
+    ``reducer_override`` only: never about None, booleans, or exact ints, floats, strings,
+    bytes, lists, tuples, dicts and sets, so a column of a million strings costs nothing
+    more to write.
     """
     header, inband, raws = _shared_parts(obj, references)
     payload = b"".join([header, inband, *raws])
@@ -276,26 +279,43 @@ def _shared_parts(obj, references=None):
     return header, inband, raws
 
 
+def _reference(token):
+    """Stands for an object written as a reference by :func:`dump_shared`: the unpickler of
+    :meth:`SharedObjects.copy` calls its ``resolve`` in its place."""
+    raise pickle.UnpicklingError(
+        f"Reference {token!r} to a shared object: unpickle it with SharedObjects.copy(resolve)."
+    )
+
+
 class _ReferencingPickler(cloudpickle.Pickler):
-    """Protocol 5; writes the objects ``references`` names as persistent ids."""
+    """Protocol 5; writes the objects ``references`` names as calls of :func:`_reference`.
+
+    ``reducer_override`` rather than ``persistent_id``: pickle calls the latter for every
+    object, strings and numbers included (30-50 % more time to write a column of strings),
+    the former only for objects of other types (cloudpickle already has it look at them)."""
 
     def __init__(self, file, references, buffer_callback):
         super().__init__(file, protocol=5, buffer_callback=buffer_callback)
         self.references = references
 
-    def persistent_id(self, obj):
-        return self.references(obj)
+    def reducer_override(self, obj):
+        token = self.references(obj)
+        if token is not None:
+            return _reference, (token,)
+        return super().reducer_override(obj)
 
 
 class _ResolvingUnpickler(pickle.Unpickler):
-    """Resolves persistent ids with the function it is given."""
+    """Resolves the references :class:`_ReferencingPickler` wrote with ``resolve(token)``."""
 
     def __init__(self, file, buffers, resolve):
         super().__init__(file, buffers=buffers)
         self.resolve = resolve
 
-    def persistent_load(self, pid):
-        return self.resolve(pid)
+    def find_class(self, module, name):
+        if module == __name__ and name == _reference.__name__:
+            return self.resolve
+        return super().find_class(module, name)
 
 
 class SharedObjects:
@@ -304,14 +324,14 @@ class SharedObjects:
     def __init__(self, inband, buffers):
         self.inband, self.buffers = inband, buffers
 
-    def copy(self, persistent_load=None):
+    def copy(self, resolve=None):
         """A new copy of the object; its large arrays are read-only shared views.
-        ``persistent_load`` resolves what ``dump_shared(..., references)`` wrote as
+        ``resolve(token)`` gives the objects ``dump_shared(..., references)`` wrote as
         references."""
-        if persistent_load is None:
+        if resolve is None:
             return pickle.loads(self.inband, buffers=self.buffers)
         stream = io.BytesIO(self.inband)
-        return _ResolvingUnpickler(stream, self.buffers, persistent_load).load()
+        return _ResolvingUnpickler(stream, self.buffers, resolve).load()
 
 
 def load_shared(blob, *, what: str = "shared objects") -> SharedObjects:

@@ -237,7 +237,7 @@ def test_links_are_one_copy_per_worker_and_other_shared_arguments_one_per_batch(
     their own; what links the batches to their caller (scikit-learn's callback contexts) is
     unpickled once per worker, the same object in all its batches, also inside the copies
     of arguments that refer to it."""
-    link = {"caller": "the search"}
+    link = LogisticRegression(C=0.5)  # a callback context's stand-in: not a builtin type
     monkeypatch.setattr(_runner, "_linked_contexts", lambda v: [link] if v is link else [])
     shared = _runner.SharedBundles()
     data, holder = np.arange(3.0), {"link": link}
@@ -255,7 +255,7 @@ def test_links_are_one_copy_per_worker_and_other_shared_arguments_one_per_batch(
         datas, links_loaded, holders = zip(*loaded)
         assert all(d is not data and np.array_equal(d, data) for d in datas)
         assert datas[0] is not datas[1] and holders[0] is not holders[1]
-        assert links_loaded[0] == link and links_loaded[0] is not link
+        assert links_loaded[0].C == 0.5 and links_loaded[0] is not link
         assert all(other is links_loaded[0] for other in links_loaded)
         assert all(h["link"] is links_loaded[0] for h in holders)
     finally:

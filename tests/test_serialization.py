@@ -86,17 +86,22 @@ def test_shared_objects_copy_fresh_objects_with_shared_large_arrays_and_resolved
     from spark_sklearn_bridge._serialization import SHARE_ARRAYS_ABOVE, dump_shared, load_shared
 
     big = np.arange(SHARE_ARRAYS_ABOVE // 8 + 1, dtype=np.float64)
-    link, resolved = {"the": "link"}, {"the": "worker's link"}
-    obj = {"big": big, "small": [1, 2], "link": link}
+    link, resolved = RandomForestRegressor(n_estimators=3), object()
+    obj = {"big": big, "small": [1, 2], "link": link, "again": [link]}
     plain = load_shared(dump_shared(obj))
-    linked = load_shared(dump_shared(obj, lambda o: "ref" if o is link else None))
+    asked = []
+    referenced = load_shared(
+        dump_shared(obj, lambda o: asked.append(o) or ("ref" if o is link else None))
+    )
+    assert not [o for o in asked if type(o) in (str, int, float, list, dict)]  # never asked
     first, second = plain.copy(), plain.copy()
     assert first is not second and first["small"] is not second["small"]
-    assert first["link"] == link and first["link"] is not link
+    assert first["link"].n_estimators == 3 and first["link"] is not link
     np.testing.assert_array_equal(first["big"], big)
     assert not first["big"].flags.writeable and np.shares_memory(first["big"], second["big"])
-    asked = []
-    copy = linked.copy(lambda pid: asked.append(pid) or resolved)
-    assert copy["link"] is resolved and asked == ["ref"] and copy["small"] == [1, 2]
-    with pytest.raises(pickle.UnpicklingError):
-        linked.copy()  # a reference needs its persistent_load
+    tokens = []
+    copy = referenced.copy(lambda token: tokens.append(token) or resolved)
+    assert copy["link"] is resolved and copy["again"][0] is resolved and tokens == ["ref"]
+    assert copy["small"] == [1, 2]
+    with pytest.raises(pickle.UnpicklingError, match="Reference 'ref'"):
+        referenced.copy()  # a reference needs its resolver
