@@ -79,7 +79,9 @@ def test_hyperopt_timeout_cancels_the_round_that_runs_past_it(spark, tmp_path):
     search = SparkHyperoptSearchCV(
         SlowFit(log_dir=str(tmp_path), slow_after=slow_after),
         space,
-        max_evals=200,
+        # More than 4 s of fast rounds can finish (200 once took 4 s warm, then no round
+        # was left to run past the timeout)
+        max_evals=2000,
         timeout=7,
         cv=2,
         parallelism=2,
