@@ -291,8 +291,9 @@ class _ReferencingPickler(cloudpickle.Pickler):
     """Protocol 5; writes the objects ``references`` names as calls of :func:`_reference`.
 
     ``reducer_override`` rather than ``persistent_id``: pickle calls the latter for every
-    object, strings and numbers included (30-50 % more time to write a column of strings),
-    the former only for objects of other types (cloudpickle already has it look at them)."""
+    object, strings and numbers included (an object array of a million strings took 0.24 s
+    to write instead of 0.195 s), the former only for objects of other types (cloudpickle
+    already has it look at them: 0.196 s)."""
 
     def __init__(self, file, references, buffer_callback):
         super().__init__(file, protocol=5, buffer_callback=buffer_callback)
