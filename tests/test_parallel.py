@@ -226,7 +226,7 @@ class _Bundle:
     def load(self):
         return self
 
-    def copy(self, persistent_load=None):
+    def copy(self, resolve=None):
         return dict(self.objects)
 
 

@@ -82,7 +82,7 @@ def test_large_pickles_are_compressed_small_ones_are_not(fitted, monkeypatch):
 def test_shared_objects_copy_fresh_objects_with_shared_large_arrays_and_resolved_references():
     """dump_shared: each copy is a new object; arrays of SHARE_ARRAYS_ABOVE bytes or more are
     read-only views of one buffer; what ``references`` names is resolved by each copy's
-    ``persistent_load`` instead of being unpickled (a worker's one copy of a link)."""
+    ``resolve`` instead of being unpickled (a worker's one copy of a link)."""
     from spark_sklearn_bridge._serialization import SHARE_ARRAYS_ABOVE, dump_shared, load_shared
 
     big = np.arange(SHARE_ARRAYS_ABOVE // 8 + 1, dtype=np.float64)
