@@ -21,6 +21,7 @@ __all__ = [
     "cancel_at",
     "cancel_on_exit",
     "cluster_cores",
+    "driver_host",
     "is_local_master",
     "run_interruptibly",
     "task_profile",
@@ -218,7 +219,12 @@ def task_progress(spark, total, desc: str, unit: str, progress: bool | None = No
     """
     if is_spark_connect(spark):
         return TaskProgress(total, desc, unit=unit, progress=False)
-    conf = spark.sparkContext.getConf()
-    local = conf.get("spark.master", "local").startswith("local")
-    host = "127.0.0.1" if local else conf.get("spark.driver.host", "127.0.0.1")
-    return TaskProgress(total, desc, unit=unit, progress=progress, host=host)
+    return TaskProgress(total, desc, unit=unit, progress=progress, host=driver_host(spark))
+
+
+def driver_host(spark) -> str:
+    """The address a classic session's tasks reach the driver's Python process on:
+    ``127.0.0.1`` in local mode, ``spark.driver.host`` on a cluster."""
+    if is_local_master(spark):
+        return "127.0.0.1"
+    return spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1")

@@ -79,12 +79,13 @@ class Shipment:
     def __init__(self, digest: str, source, what: str = "object", shared: bool = False):
         self.digest, self.source, self.what, self.shared = digest, source, what, shared
 
-    def load(self):
+    def load(self, cached: bool = True):
         """The object (or its SharedObjects), deserialized at most once per Python worker
-        (cached by digest)."""
+        (cached by digest). ``cached=False``: deserialized for this call only, neither
+        looked up nor kept (an object each worker uses once, e.g. a pulled job's batches)."""
         global _misses
         with _cache_lock:
-            if self.digest in _cache:
+            if cached and self.digest in _cache:
                 _cache.move_to_end(self.digest)
                 return _cache[self.digest][0]
         source = self.source
@@ -96,6 +97,8 @@ class Shipment:
             blob = source.value
         loader = load_shared if self.shared else load_model
         value = loader(blob, what=self.what)
+        if not cached:
+            return value
         with _cache_lock:
             _misses += 1
             _cache[self.digest] = (value, len(blob))

@@ -9,6 +9,7 @@ calls inside an executor), and failures (exceptions, crashes, hangs, Ctrl-C).
 import io
 import os
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -33,6 +34,7 @@ from spark_sklearn_bridge.exceptions import (
     TaskTimeoutError,
 )
 from spark_sklearn_bridge.parallel import _runner, _tasks
+from spark_sklearn_bridge.parallel._queue import BatchQueue, QueueClient, QueueUnreachableError
 
 
 def spark_job_ids(spark):
@@ -107,12 +109,13 @@ def test_shared_arguments_are_shipped_once_per_call(spark, monkeypatch):
 
     def spy_ship(spark, obj, **kwargs):
         shipment = real_ship(spark, obj, **kwargs)
-        shipped.append(obj)
+        if not kwargs["what"].endswith(" batches"):  # not the payloads of a pulled job
+            shipped.append(obj)
         return shipment
 
-    def spy_collect(self, tasks, options, tag):
-        payloads.extend(len(p) for rows in tasks for _, _, p in rows)
-        return real_collect(self, tasks, options, tag)
+    def spy_collect(self, rows, options, tag):
+        payloads.extend(len(p) for _, _, p in rows)
+        return real_collect(self, rows, options, tag)
 
     monkeypatch.setattr(_runner, "ship", spy_ship)
     monkeypatch.setattr(_runner.TaskRunner, "_collect", spy_collect)
@@ -161,12 +164,13 @@ def test_a_definition_pickled_by_value_is_shipped_once_not_with_every_batch(spar
     real_ship, real_collect = _runner.ship, _runner.TaskRunner._collect
 
     def spy_ship(spark, obj, **kwargs):
-        shipped.append(obj)
+        if not kwargs["what"].endswith(" batches"):  # not the payloads of a pulled job
+            shipped.append(obj)
         return real_ship(spark, obj, **kwargs)
 
-    def spy_collect(self, tasks, options, tag):
-        payloads.append([len(p) for rows in tasks for _, _, p in rows])
-        return real_collect(self, tasks, options, tag)
+    def spy_collect(self, rows, options, tag):
+        payloads.append([len(p) for _, _, p in rows])
+        return real_collect(self, rows, options, tag)
 
     offset = 3.0
 
@@ -417,6 +421,120 @@ def test_ctrl_c_cancels_the_running_job(spark, plain_sigint):
         Parallel()(delayed(sleep_on)(i, i, 60) for i in range(4))
     assert time.monotonic() - start < 20
     assert no_active_job_within(spark, seconds=10)
+
+
+# ------------------------------------------------------------------ pulled batches
+def test_the_batch_queue_hands_each_position_once_and_a_retry_what_its_partition_had():
+    with BatchQueue(5, "127.0.0.1") as queue:
+        with queue.client.connect(0, 0) as first, queue.client.connect(1, 0) as other:
+            assert [first.next(), other.next(), first.next()] == [0, 1, 2]
+            # partition 0 runs again (its attempt 0 failed): its outcomes were lost with it
+            with queue.client.connect(0, 1) as retry:
+                got = [retry.next(), first.next(), retry.next(), retry.next(), other.next()]
+                got.append(retry.next())
+        assert got == [0, None, 2, 3, 4, None]  # the older attempt got nothing more
+        assert not queue.stopped
+
+
+def test_the_batch_queue_hands_nothing_after_a_failure_or_once_the_job_is_over():
+    with BatchQueue(10, "127.0.0.1") as queue:
+        with queue.client.connect(0, 0) as first, queue.client.connect(1, 0) as other:
+            assert [first.next(), other.next()] == [0, 1]
+            assert first.next(failed=True) is None and other.next() is None
+        assert queue.stopped
+    with BatchQueue(10, "127.0.0.1") as queue:
+        late = queue.client.connect(0, 0)
+        assert late.next() == 0
+    with late:  # a cancelled job's task, still asking
+        assert late.next() is None
+
+
+def test_the_batch_queue_answers_only_its_job_and_names_an_unreachable_driver():
+    with BatchQueue(3, "127.0.0.1") as queue:
+        forged = QueueClient(queue.client.address, b"0" * 32)
+        with forged.connect(0, 0) as pull, pytest.raises(ConnectionError):
+            pull.next()
+        with queue.client.connect(0, 0) as pull:
+            assert pull.next() == 0  # the forged client got nothing
+        address = queue.client.address
+    with pytest.raises(QueueUnreachableError, match=QueueUnreachableError.MARKER):
+        QueueClient(address, b"0" * 32).connect(0, 0)  # nothing listens there any more
+
+
+def run_where(i, seconds):
+    from pyspark import TaskContext
+
+    time.sleep(seconds)
+    return TaskContext.get().partitionId()
+
+
+def test_more_batches_than_slots_are_pulled_by_one_task_per_slot(spark):
+    """local[2]: two tasks. The one that pulls the long batch first runs nothing else: the
+    other task pulls every short one meanwhile (dealt, 8 tasks would share them)."""
+    seconds = [3.0] + [0.05] * 11
+    with ssb.parallel_backend():
+        where = Parallel(batch_size=1)(delayed(run_where)(i, s) for i, s in enumerate(seconds))
+    assert set(where) == {0, 1}
+    assert where.count(where[0]) == 1, where
+
+
+def log_and_fail_on(i, bad, log_dir):
+    open(os.path.join(log_dir, str(i)), "w").close()
+    if i == bad:
+        raise ValueError(f"item {i} is bad")
+    time.sleep(0.05)
+    return i
+
+
+def test_a_failed_pulled_batch_stops_every_task_of_the_job(spark, tmp_path):
+    """Dealt, only the failed task's remaining batches were skipped (36 of these 40 would
+    run); pulled, no task gets another batch once one failed."""
+    with pytest.raises(ValueError, match="item 0 is bad"), ssb.parallel_backend():
+        Parallel(batch_size=1)(delayed(log_and_fail_on)(i, 0, str(tmp_path)) for i in range(40))
+    assert len(os.listdir(tmp_path)) < 10
+
+
+def test_executors_that_cannot_reach_the_driver_get_their_batches_dealt(spark, monkeypatch):
+    real_enter, dealt = BatchQueue.__enter__, []
+
+    def unreachable(self):  # the tasks are told an address nothing listens on
+        real_enter(self)
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            address = closed.getsockname()
+        self.client = QueueClient(address, b"0" * 32)
+        return self
+
+    real_dealt = _runner.TaskRunner._collect_dealt
+
+    def spy_dealt(self, rows, options, tag):
+        dealt.append(len(rows))
+        return real_dealt(self, rows, options, tag)
+
+    monkeypatch.setattr(BatchQueue, "__enter__", unreachable)
+    monkeypatch.setattr(_runner.TaskRunner, "_collect_dealt", spy_dealt)
+    monkeypatch.setattr(_runner, "_UNREACHABLE", set())
+    with pytest.warns(RuntimeWarning, match="cannot reach the driver"), ssb.parallel_backend():
+        first = Parallel()(delayed(abs)(-i) for i in range(20))
+    with warnings.catch_warnings(), ssb.parallel_backend():
+        warnings.simplefilter("error")  # said once per session
+        second = Parallel()(delayed(abs)(-i) for i in range(20))
+    assert first == second == list(range(20))
+    assert dealt == [20, 20]
+    unreachable = _runner._UNREACHABLE
+    assert unreachable == {spark.sparkContext.applicationId}
+
+
+def test_pulled_and_dealt_searches_agree_with_scikit_learn(spark, monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.01, 0.1, 1.0, 10.0]}
+    expected = cross_val_score(LogisticRegression(C=1.0, max_iter=500), X, y, cv=5)
+    for pull in (True, False):
+        monkeypatch.setattr(_runner, "PULL_BATCHES", pull)
+        search = ssb.SparkGridSearchCV(LogisticRegression(max_iter=500), grid, cv=5).fit(X, y)
+        np.testing.assert_allclose(
+            [search.cv_results_[f"split{k}_test_score"][2] for k in range(5)], expected
+        )
 
 
 # ------------------------------------------------------------------ progress and MLflow

@@ -23,7 +23,7 @@ from .._compat import (
 from .._jobs import cluster_cores, is_local_master
 from .._session import get_spark
 from .._threads import running_in_spark_task
-from ._runner import TaskRunner, task_limit
+from ._runner import TaskRunner, task_concurrency, task_limit
 from ._tasks import TaskKind, describe_call
 
 __all__ = ["SparkBackend"]
@@ -158,6 +158,7 @@ class SparkBackend(ParallelBackendBase):
         self._runner = TaskRunner(
             spark,
             max_tasks=task_limit(n_jobs, slots, local_cap=local_cap),
+            concurrency=task_concurrency(n_jobs, slots, local_cap=local_cap),
             task_cpus=self.task_cpus,
             task_gpus=self.task_gpus or 0,
             progress=self.progress,

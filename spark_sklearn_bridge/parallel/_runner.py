@@ -11,9 +11,13 @@ runs them as one Spark job (:meth:`TaskRunner.run_pending`):
    in their place, so a batch's payload holds only what is its own (:class:`SharedBundles`).
    What links the batches to their caller (scikit-learn's callback contexts) goes in a
    second bundle, of which each Python worker keeps one copy.
-2. The batches are dealt round-robin to at most ``max_tasks`` tasks: a few per slot, so
-   uneven batches even out, and a task's fixed cost (about 15 ms of CPU on classic Spark,
-   more on Spark Connect) is paid for several batches when there are many.
+2. On classic Spark, a job of more batches than the tasks that may run at once
+   (``concurrency``) has one task per slot, and each task pulls the next batch from the
+   driver whenever it is free (:mod:`._queue`): every slot stays busy to the end whatever
+   the batches cost, and each task's fixed cost (about 8-15 ms of CPU) is paid once per
+   slot. Otherwise (Spark Connect, whose executors may not reach the client; executors that
+   cannot reach the driver; more than ``PULL_MAX_BYTES`` of batches) the batches are dealt
+   round-robin to at most ``max_tasks`` tasks: a few per slot, so uneven batches even out.
 3. The job runs on an RDD on classic Spark (its tasks cost about a third of a DataFrame
    task's CPU), as a ``mapInArrow`` over ``spark.range`` on Spark Connect, which has no
    RDDs. Its Spark job tag lets Ctrl-C, an exception or a deadline cancel it.
@@ -32,6 +36,7 @@ import io
 import itertools
 import pickle
 import sys
+import warnings
 from functools import partial
 
 import cloudpickle
@@ -43,23 +48,27 @@ from .._jobs import (
     JobTag,
     cancel_at,
     cancel_on_exit,
+    driver_host,
     is_local_master,
     run_interruptibly,
     task_profile,
     task_progress,
 )
+from .._serialization import dump_model
 from .._session import is_spark_connect
 from .._shipping import ship
 from ..exceptions import RemoteTraceback, TaskCrashedError, TaskError, TaskTimeoutError
+from ._queue import BatchQueue, QueueUnreachableError
 from ._tasks import (
     SharedPickler,
     TaskKind,
     load_outcome,
     run_arrow_tasks,
+    run_pulled_task,
     run_task,
 )
 
-__all__ = ["Future", "JobTimedOut", "TaskRunner", "task_limit"]
+__all__ = ["Future", "JobTimedOut", "TaskRunner", "task_concurrency", "task_limit"]
 
 try:  # scikit-learn 1.9+: fits get a callback context
     from sklearn.callback import CallbackContext
@@ -67,8 +76,15 @@ except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
     CallbackContext = None
 
 _SCALARS = (str, bytes, int, float, complex, bool, type(None), np.generic)
-#: Tasks per slot when a call may use the whole cluster: balance against a task's fixed cost.
+#: Tasks per slot when a call's batches are dealt and it may use the whole cluster: balance
+#: against a task's fixed cost.
 TASKS_PER_SLOT = 4
+#: Batches are pulled (:mod:`._queue`) when the job's batches add up to at most this many
+#: bytes (every worker loads them all), else dealt. Tests turn pulling off to compare.
+PULL_BATCHES = True
+PULL_MAX_BYTES = 4 * 2**20
+#: Applications whose executors could not reach the driver's batch queue: dealt from then on.
+_UNREACHABLE: set = set()
 
 
 def task_limit(parallel: int, slots: int, *, local_cap: bool = False) -> int:
@@ -89,6 +105,19 @@ def task_limit(parallel: int, slots: int, *, local_cap: bool = False) -> int:
     if parallel >= slots and not local_cap:
         return TASKS_PER_SLOT * parallel
     return parallel
+
+
+def task_concurrency(parallel: int, slots: int, *, local_cap: bool = False) -> int:
+    """How many of a job's tasks may run at once (the ``concurrency`` of :class:`TaskRunner`),
+    for the same arguments as :func:`task_limit`: a pulled job has that many tasks.
+
+    Examples
+    --------
+    >>> task_concurrency(8, 8), task_concurrency(2, 8), task_concurrency(32, 8)
+    (8, 2, 8)
+    """
+    parallel = max(1, int(parallel))
+    return parallel if local_cap else min(parallel, max(1, int(slots)))
 
 
 class JobTimedOut(Exception):
@@ -123,6 +152,10 @@ class TaskRunner:
         Spark tasks a job may have: the batches are dealt to ``min(batches, max_tasks)``
         tasks. Callers pass a few per slot (uneven batches even out), or exactly the number
         of tasks that may run at once when they cap it.
+    concurrency : int, optional
+        Tasks of a job that may run at once (default ``max_tasks``): a job of more batches
+        than that, on classic Spark, has that many tasks, which pull the batches from the
+        driver as they free up (:mod:`._queue`) instead of being dealt them.
     task_cpus : int, optional
         Cores per task: a stage-level resource profile on a cluster (local mode has none: the
         caller caps ``max_tasks`` instead). Inside a task, native thread pools and joblib get
@@ -135,9 +168,20 @@ class TaskRunner:
         How batches are named, keyed and recovered (default: plain joblib tasks).
     """
 
-    def __init__(self, spark, *, max_tasks, task_cpus=None, task_gpus=0, progress=None, kind=None):
+    def __init__(
+        self,
+        spark,
+        *,
+        max_tasks,
+        concurrency=None,
+        task_cpus=None,
+        task_gpus=0,
+        progress=None,
+        kind=None,
+    ):
         self.spark = spark
         self.max_tasks = max(1, int(max_tasks))
+        self.concurrency = max(1, int(concurrency if concurrency is not None else max_tasks))
         self.task_cpus = task_cpus
         self.task_gpus = task_gpus
         self.progress = progress
@@ -201,13 +245,9 @@ class TaskRunner:
     def _run_job(self, items, keys, to_run, timeout) -> dict:
         """One Spark job over the batches ``to_run``; returns their outcome blobs by index."""
         batches = [[self.kind.portable(item) for item in items[i]] for i in to_run]
-        n_tasks = max(1, min(len(to_run), self.max_tasks))
-        tasks = [[] for _ in range(n_tasks)]
         with self._shared.job(self.spark, f"objects shared by the {self.kind.unit}s") as pickle:
             self._shared.add_arguments(batches)
-            for position, (index, batch) in enumerate(zip(to_run, batches)):
-                # dealt round-robin: neighbouring batches are often alike
-                tasks[position % n_tasks].append((index, keys[index], pickle(batch)))
+            rows = [(index, keys[index], pickle(batch)) for index, batch in zip(to_run, batches)]
         shipments = list(self._shared.shipments)  # this job's: close() empties the list
         n_items = sum(len(items[i]) for i in to_run)
         with (
@@ -228,7 +268,7 @@ class TaskRunner:
 
             def run_job(isolate):
                 try:
-                    return self._collect(tasks, dict(options, isolate=isolate), tag)
+                    return self._collect(rows, dict(options, isolate=isolate), tag)
                 except Exception as exc:
                     self._raise_if_timed_out(exc, tag)  # a cancellation: no retry
                     raise
@@ -249,11 +289,71 @@ class TaskRunner:
         self.n_jobs_run += 1
         return dict(rows)
 
-    def _collect(self, tasks, options, tag):
-        """Run the tasks; ``[(index, outcome_blob), ...]``."""
-        profile = None
+    def _collect(self, rows, options, tag):
+        """Run the batches ``rows`` (``(index, key, payload)``, in submission order), pulled
+        or dealt; ``[(index, outcome_blob), ...]``."""
+        if self._pulls(rows):
+            try:
+                return self._collect_pulled(rows, options, tag)
+            except Exception as exc:
+                if QueueUnreachableError.MARKER not in str(exc):
+                    raise
+                _UNREACHABLE.add(self.spark.sparkContext.applicationId)
+                warnings.warn(
+                    "The executors cannot reach the driver's batch queue (a firewall between "
+                    "them and the driver's ephemeral ports?): this session's batches are dealt "
+                    f"to tasks up front from now on, which balances uneven ones less well. {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self._collect_dealt(rows, options, tag)
+
+    def _pulls(self, rows) -> bool:
+        """Pull this job's batches (:mod:`._queue`)? On classic Spark whose executors reach
+        the driver, when there are more batches than tasks that may run at once and every
+        worker may load all of them."""
+        return (
+            PULL_BATCHES
+            and not self.connect
+            and len(rows) > self.concurrency
+            and sum(len(row[2]) for row in rows) <= PULL_MAX_BYTES
+            and self.spark.sparkContext.applicationId not in _UNREACHABLE
+        )
+
+    def _profile(self):
         if (self.task_cpus or self.task_gpus) and not self.local:
-            profile = task_profile(self.task_cpus or 1, self.task_gpus)
+            return task_profile(self.task_cpus or 1, self.task_gpus)
+        return None
+
+    def _collect_pulled(self, rows, options, tag):
+        """One task per slot the job may use; each asks the driver for its next batch."""
+        n_tasks = min(len(rows), self.concurrency)
+        batches = ship(self.spark, rows, what=f"{self.kind.unit} batches")
+        try:
+            with BatchQueue(len(rows), driver_host(self.spark)) as queue:
+                rdd = self.spark.sparkContext.parallelize(range(n_tasks), n_tasks)
+                if (profile := self._profile()) is not None:
+                    rdd = rdd.withResources(profile)
+                body = partial(run_pulled_task, batches=batches, queue=queue.client, **options)
+                collect = rdd.mapPartitions(body).collect
+                outcomes = run_interruptibly(self.spark, collect, tag.cancel)
+                stopped = queue.stopped
+        finally:
+            batches.release(destroy=True)
+        returned = {index for index, _ in outcomes}
+        missing = [row for row in rows if row[0] not in returned]
+        if missing and stopped:  # a batch failed: the rest were never handed out
+            outcomes += [(row[0], dump_model(("skipped",))) for row in missing]
+        elif missing:  # lost with an attempt Spark did not keep: run them again, dealt
+            outcomes += self._collect_dealt(missing, options, tag)
+        return outcomes
+
+    def _collect_dealt(self, rows, options, tag):
+        """The batches dealt round-robin to at most ``max_tasks`` tasks (neighbouring
+        batches are often alike), all known before the job starts."""
+        n_tasks = max(1, min(len(rows), self.max_tasks))
+        tasks = [rows[start::n_tasks] for start in range(n_tasks)]
+        profile = self._profile()
         if self.connect:
             frame = self.spark.range(0, len(tasks), 1, len(tasks)).mapInArrow(
                 partial(run_arrow_tasks, payloads=tasks, **options),
@@ -302,7 +402,7 @@ class TaskRunner:
         if status == "crashed":
             return TaskCrashedError(outcome[1], task=name)
         return TaskError(
-            f"{name} was not run: an earlier batch of the same Spark task failed.", task=name
+            f"{name} was not run: an earlier batch of the same Spark job failed.", task=name
         )
 
 

@@ -1,4 +1,5 @@
-"""The executor side of a joblib call on Spark: one Spark task runs its share of the batches.
+"""The executor side of a joblib call on Spark: one Spark task runs its share of the batches,
+dealt to it (:func:`run_task`) or pulled from the driver as it frees up (:func:`run_pulled_task`).
 
 A joblib batch is a list of ``(func, args, kwargs)`` items. The driver pickles every batch
 with references in place of the objects several batches share (:class:`SharedPickler`);
@@ -11,8 +12,8 @@ to the driver:
   the exception does not survive pickling);
 - ``("crashed" | "timeout", message, printed)``: the batch ran in its own process
   (:mod:`.._isolation`), which died or overran its time limit;
-- ``("skipped",)``: not run, because an earlier batch of the same Spark task failed and the
-  joblib call is going to raise that failure anyway.
+- ``("skipped",)``: not run, because an earlier batch failed (of the same Spark task when
+  dealt, of the job when pulled) and the joblib call is going to raise that failure anyway.
 
 ``printed`` is what the items wrote to stdout, replayed on the driver in batch order.
 """
@@ -188,6 +189,16 @@ def run_task(
     :class:`.._progress.ProgressReporter`) counts finished items for the driver's bar;
     ``checkpoint`` (a search's ``FitWriter``) keeps every successful outcome under its key.
     """
+    run = partial(
+        _run_batch,
+        shipments=shipments,
+        kind=kind,
+        total=total,
+        isolate=isolate,
+        timeout=timeout,
+        reporter=reporter,
+        checkpoint=checkpoint,
+    )
     with _task_cores(cores):
         for rows in tasks:
             failed = False
@@ -195,20 +206,50 @@ def run_task(
                 if failed:
                     yield index, dump_model(("skipped",))
                     continue
-                items = SharedUnpickler(io.BytesIO(payload), shipments).load()
-                if isolate:
-                    outcome = _run_isolated(items, kind, timeout, index, total)
-                else:
-                    outcome = run_items(items)
-                failed = outcome[0] != "ok"
-                blob = dump_model(outcome)
-                if checkpoint is not None and not failed:
-                    checkpoint.write(key, blob)
-                if reporter is not None:
-                    reporter.add(len(items))
+                blob, failed = run(index, key, payload)
                 yield index, blob
     if reporter is not None:
         reporter.flush()
+
+
+def run_pulled_task(partitions, *, batches, queue, cores=None, reporter=None, **options):
+    """The body of a Spark task of a pulled job (:mod:`._queue`): ``partitions`` yields the
+    task's number; ``batches`` (a :class:`.._shipping.Shipment`) holds every ``(index, key,
+    payload)`` row of the job, and ``queue`` (a :class:`._queue.QueueClient`) says which to
+    run next until none is left. Yields ``(index, outcome_blob)`` as :func:`run_task` does,
+    which documents the other options."""
+    from pyspark import TaskContext
+
+    rows = batches.load(cached=False)  # a task per worker and job: keeping it would only pile up
+    attempt = TaskContext.get().attemptNumber()
+    run = partial(_run_batch, reporter=reporter, **options)
+    with _task_cores(cores):
+        for partition in partitions:
+            with queue.connect(partition, attempt) as pull:
+                failed = False
+                while (position := pull.next(failed)) is not None:
+                    blob, failed = run(*rows[position])
+                    yield rows[position][0], blob
+    if reporter is not None:
+        reporter.flush()
+
+
+def _run_batch(
+    index, key, payload, *, shipments, kind, total, isolate, timeout, reporter, checkpoint
+):
+    """``(outcome blob, failed)`` of one batch (see :func:`run_task`)."""
+    items = SharedUnpickler(io.BytesIO(payload), shipments).load()
+    if isolate:
+        outcome = _run_isolated(items, kind, timeout, index, total)
+    else:
+        outcome = run_items(items)
+    failed = outcome[0] != "ok"
+    blob = dump_model(outcome)
+    if checkpoint is not None and not failed:
+        checkpoint.write(key, blob)
+    if reporter is not None:
+        reporter.add(len(items))
+    return blob, failed
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from .._compat import FallbackToBackend, checked_cv, get_active_backend, set_che
 from .._jobs import is_local_master
 from ..exceptions import CandidateFitError
 from ..parallel import SparkBackend
-from ..parallel._runner import TaskRunner, task_limit
+from ..parallel._runner import TaskRunner, task_concurrency, task_limit
 from ..parallel._tasks import TaskKind, run_items
 from ._checkpoint import fit_key
 
@@ -137,9 +137,11 @@ class SearchBackend(SparkBackend):
         self.parallelism = parallelism
         self.kind = SearchFits(search, keyed=keyed)
         local_cap = task_cpus is not None and is_local_master(spark)
+        slots = self._slots(spark)
         self.runner = TaskRunner(
             spark,
-            max_tasks=task_limit(parallelism, self._slots(spark), local_cap=local_cap),
+            max_tasks=task_limit(parallelism, slots, local_cap=local_cap),
+            concurrency=task_concurrency(parallelism, slots, local_cap=local_cap),
             task_cpus=task_cpus,
             progress=progress,
             kind=self.kind,
