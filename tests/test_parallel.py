@@ -525,6 +525,27 @@ def test_executors_that_cannot_reach_the_driver_get_their_batches_dealt(spark, m
     assert unreachable == {spark.sparkContext.applicationId}
 
 
+def test_batches_no_pulled_task_returned_run_again_dealt(spark, monkeypatch):
+    """A stale attempt's output that Spark keeps lacks what a newer attempt pulled: here the
+    queue never hands out the last two positions, which the runner then runs dealt."""
+    real_init, dealt = BatchQueue.__init__, []
+
+    def short(self, n, host="127.0.0.1"):
+        real_init(self, n - 2, host)
+
+    real_dealt = _runner.TaskRunner._collect_dealt
+
+    def spy_dealt(self, rows, options, tag):
+        dealt.append([index for index, _, _ in rows])
+        return real_dealt(self, rows, options, tag)
+
+    monkeypatch.setattr(BatchQueue, "__init__", short)
+    monkeypatch.setattr(_runner.TaskRunner, "_collect_dealt", spy_dealt)
+    with ssb.parallel_backend():
+        squares = Parallel(batch_size=1)(delayed(pow)(i, 2) for i in range(10))
+    assert squares == [i**2 for i in range(10)] and dealt == [[8, 9]]
+
+
 def test_pulled_and_dealt_searches_agree_with_scikit_learn(spark, monkeypatch):
     X, y = load_iris(return_X_y=True)
     grid = {"C": [0.01, 0.1, 1.0, 10.0]}
