@@ -459,6 +459,8 @@ def test_the_batch_queue_answers_only_its_job_and_names_an_unreachable_driver():
         address = queue.client.address
     with pytest.raises(QueueUnreachableError, match=QueueUnreachableError.MARKER):
         QueueClient(address, b"0" * 32).connect(0, 0)  # nothing listens there any more
+    with pytest.raises(QueueUnreachableError, match="cannot listen on host.invalid"):
+        BatchQueue(3, "host.invalid").__enter__()  # a driver host that does not resolve
 
 
 def run_where(i, seconds):
@@ -521,6 +523,16 @@ def test_executors_that_cannot_reach_the_driver_get_their_batches_dealt(spark, m
         second = Parallel()(delayed(abs)(-i) for i in range(20))
     assert first == second == list(range(20))
     assert dealt == [20, 20]
+    unreachable = _runner._UNREACHABLE
+    assert unreachable == {spark.sparkContext.applicationId}
+
+
+def test_a_driver_host_the_queue_cannot_listen_on_makes_the_runner_deal(spark, monkeypatch):
+    monkeypatch.setattr(_runner, "driver_host", lambda spark: "host.invalid")
+    monkeypatch.setattr(_runner, "_UNREACHABLE", set())
+    warned = pytest.warns(RuntimeWarning, match="cannot listen on host.invalid")
+    with warned, ssb.parallel_backend():
+        assert Parallel()(delayed(abs)(-i) for i in range(20)) == list(range(20))
     unreachable = _runner._UNREACHABLE
     assert unreachable == {spark.sparkContext.applicationId}
 

@@ -44,7 +44,8 @@ CONNECT_TIMEOUT = 10.0
 
 class QueueUnreachableError(RuntimeError):
     """A task could not reach the driver's batch queue (e.g. a firewall between executors
-    and the driver's ephemeral ports): the runner then deals the batches instead."""
+    and the driver's ephemeral ports), or the driver could not listen on its host: the
+    runner then deals the batches instead."""
 
     MARKER = "ssb-batch-queue-unreachable"
 
@@ -80,7 +81,12 @@ class BatchQueue:
         self._token = secrets.token_hex(16).encode()
 
     def __enter__(self):
-        self._server = socket.create_server((self.host, 0))
+        try:
+            self._server = socket.create_server((self.host, 0))
+        except OSError as exc:  # e.g. a driver host that does not resolve here
+            raise QueueUnreachableError(
+                f"{QueueUnreachableError.MARKER}: the driver cannot listen on {self.host} ({exc})."
+            ) from exc
         self.client = QueueClient(self._server.getsockname()[:2], self._token)
         threading.Thread(target=self._accept, daemon=True, name="ssb-batch-queue").start()
         return self

@@ -300,9 +300,10 @@ class TaskRunner:
                     raise
                 _UNREACHABLE.add(self.spark.sparkContext.applicationId)
                 warnings.warn(
-                    "The executors cannot reach the driver's batch queue (a firewall between "
-                    "them and the driver's ephemeral ports?): this session's batches are dealt "
-                    f"to tasks up front from now on, which balances uneven ones less well. {exc}",
+                    "The driver's batch queue cannot be used here (executors that cannot reach "
+                    "the driver's ephemeral ports, or a driver host it cannot listen on): this "
+                    "session's batches are dealt to tasks up front from now on, which balances "
+                    f"uneven ones less well. {exc}",
                     RuntimeWarning,
                     stacklevel=2,
                 )
