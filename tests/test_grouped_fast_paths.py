@@ -400,3 +400,40 @@ def test_a_grouped_fit_shuffles_from_at_most_two_tasks_a_core(spark, path, monke
         ours = predicted[predicted["g"] == g]
         np.testing.assert_allclose(ours["prediction"], expected.predict(ours[FEATURES]))
     spark_data.unpersist()
+
+
+def test_size_placement_shuffles_a_small_input_from_one_task(spark, monkeypatch):
+    """Counted rows decide how many tasks write the shuffle that places them
+    (``CELLS_PER_MAP_TASK``): 960 rows in 40 partitions are written by one task, not by
+    the four ``coalesce_for_shuffle`` leaves; the models are the same either way."""
+    from spark_sklearn_bridge.grouped import _placement
+
+    data = rows(range(80), n=12)[["y", "g", *FEATURES]]
+    spark_data = spark.createDataFrame(data).repartition(40).cache()
+    spark_data.count()
+    tracker = spark.sparkContext.statusTracker()
+    wide, models = {}, {}
+    for cells in (_placement.CELLS_PER_MAP_TASK, 1):  # 1: a writer per partition
+        monkeypatch.setattr(_placement, "CELLS_PER_MAP_TASK", cells)
+        model = GroupedEstimator(
+            Ridge(),
+            "g",
+            feature_cols=FEATURES,
+            label_col="y",
+            n_partitions=4,
+            placement="size",
+            spark=spark,
+        )
+        jobs = stage_tasks(spark, lambda: model.fit(spark_data))  # noqa: B023
+        stages = {s for job in jobs for s in tracker.getJobInfo(job).stageIds}
+        infos = [tracker.getStageInfo(s) for s in stages]
+        # Stages of 4 tasks: the fit's; the shuffle's too (and the later jobs' listings of
+        # it, skipped) when each partition writes it.
+        wide[cells] = sum(info is not None and info.numTasks == 4 for info in infos)
+        models[cells] = model
+    default = list(wide)[0]
+    assert wide[default] == 1 and wide[1] > 1
+    for g, expected in by_hand(Ridge(), data).items():
+        for model in models.values():
+            np.testing.assert_allclose(model.get_group_model(g).coef_, expected.coef_, rtol=1e-10)
+    spark_data.unpersist()

@@ -220,3 +220,35 @@ def test_size_placement_of_no_rows_raises_as_hash_placement_does(spark):
     model = GroupedEstimator(Ridge(), "store", label_col="y", placement="size", spark=spark)
     with pytest.raises(EmptyInputError):
         model.fit(data)
+
+
+@pytest.mark.parametrize("adaptive", ["true", "false"])
+def test_the_fit_runs_in_every_partition(spark, adaptive):
+    """The fit output's sizes are read in an eighth as many tasks as it has partitions only
+    where Spark fills the cache first in a job of its own (adaptive execution): without it,
+    that read would run the fit itself in 2 tasks instead of 16 (``_cache_filled_apart``)."""
+    from spark_sklearn_bridge.grouped import _table
+
+    frame = skewed(n_small=40, small_rows=8, big_rows=8)
+    data = spark.createDataFrame(frame)
+    before = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+    try:
+        assert _table._cache_filled_apart(spark) is (adaptive == "true")
+        model = GroupedEstimator(
+            PartitionRecordingRidge(),
+            "store",
+            feature_cols=["f0", "f1"],
+            label_col="y",
+            n_partitions=16,
+            spark=spark,
+        ).fit(data)
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", before)
+    partitions = set()
+    for key, rows in frame.groupby("store"):
+        fitted = model.get_group_model(key)
+        expected = Ridge().fit(rows[["f0", "f1"]], rows["y"])
+        np.testing.assert_allclose(fitted.coef_, expected.coef_, rtol=1e-12)
+        partitions.add(fitted.partition_)
+    assert len(partitions) > 2 and max(partitions) >= 2  # not 2 coalesced readers
