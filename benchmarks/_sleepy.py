@@ -17,7 +17,7 @@ import time
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
-__all__ = ["SleepingRegressor", "process_cpu"]
+__all__ = ["SleepingRegressor", "noop_partition", "process_cpu"]
 
 
 class SleepingRegressor(RegressorMixin, BaseEstimator):
@@ -37,6 +37,11 @@ class SleepingRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         return np.full(len(X), self.mean_)
+
+
+def noop_partition(partition):
+    """A Spark task's body that does nothing (a task launch's own cost)."""
+    yield 0
 
 
 def process_cpu() -> dict:

@@ -24,6 +24,10 @@ each with ``4 x N`` one-second fits unless said otherwise:
 * ``joblib GridSearchCV``: scikit-learn's own ``GridSearchCV(n_jobs=-1)`` under
   ``parallel_backend()``, peer: joblibspark; ``joblib Parallel``: ``4 x N`` calls of
   ``time.sleep(1)``, same peer.
+* ``task launch floor``: a job of N tasks that do nothing, Python (an RDD, as the
+  searches' and the joblib backend's jobs are) and JVM-only, warm, best of 3: what each
+  launch of a round's, a call's or an iteration's tasks costs before any fit runs (no
+  ideal; CPU per task).
 
 Every row: wall seconds, the ideal, their ratio, and the CPU spent per fit (milliseconds),
 split into the driver's Python process, the JVM (the driver, and in local mode every
@@ -48,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import report
-from ._sleepy import SleepingRegressor, process_cpu
+from ._sleepy import SleepingRegressor, noop_partition, process_cpu
 
 FIT_SECONDS = 1.0
 GROUP_ROW_SECONDS = 0.002
@@ -262,6 +266,26 @@ def case_grouped(spark, slots, meter, rows, n_groups=2000):
     data.unpersist()
 
 
+def case_floor(spark, slots, meter, rows, repeat=3):
+    """What one launch of ``slots`` tasks costs, doing nothing: a Python RDD job (what a
+    search round, a joblib call or a halving iteration launches) and a JVM-only one
+    (``spark.range`` to the ``noop`` sink), warm, best of ``repeat``. CPU per task."""
+    python = spark.sparkContext.parallelize(range(slots), slots).mapPartitions(noop_partition)
+    jvm = spark.range(0, slots, 1, slots).write.format("noop").mode("overwrite")
+    for method, run in (
+        (f"{slots} no-op Python tasks", python.collect),
+        (f"{slots} no-op JVM tasks", jvm.save),
+    ):
+        run()  # warm-up
+        best = min((meter.run(run)[:2] for _ in range(repeat)), key=lambda m: m[0])
+        seconds, cpu = best
+        row = {"case": "task launch floor", "method": method, "seconds": round(seconds, 3)}
+        row.update({"ideal": "", "x ideal": "", "fits": slots})
+        for part in ("driver", "jvm", "workers"):
+            row[f"{part} ms/fit"] = round(cpu[part] / slots * 1000, 2)
+        rows.append(row)
+
+
 def case_joblib(spark, slots, meter, rows, peers):
     from joblib import parallel_config
 
@@ -335,7 +359,9 @@ def child(slots, master=None, extra_pids=(), peers=True, cases="all"):
         spark = build_local_session(f"local[{slots}]")
     meter, rows = _Meter(extra_pids), []
     wanted = (
-        set(cases.split(",")) if cases != "all" else {"search", "hyperopt", "grouped", "joblib"}
+        set(cases.split(","))
+        if cases != "all"
+        else {"search", "hyperopt", "grouped", "joblib", "floor"}
     )
     # Hyperopt last: SparkTrials runs for minutes, and pyspark stops Python workers idle
     # for a minute, which would make the next case a cold one.
@@ -345,6 +371,8 @@ def child(slots, master=None, extra_pids=(), peers=True, cases="all"):
         case_joblib(spark, slots, meter, rows, peers)
     if "grouped" in wanted:
         case_grouped(spark, slots, meter, rows)
+    if "floor" in wanted:
+        case_floor(spark, slots, meter, rows)
     if "hyperopt" in wanted:
         case_hyperopt(spark, slots, meter, rows, peers)
     spark.stop()
@@ -369,7 +397,7 @@ def main(argv=None):
         "--cluster", action="store_true", help="also a standalone 4x8-slot cluster"
     )
     parser.add_argument("--no-peers", action="store_true", help="skip joblibspark, SparkTrials")
-    parser.add_argument("--cases", default="all", help="search,hyperopt,grouped,joblib")
+    parser.add_argument("--cases", default="all", help="search,hyperopt,grouped,joblib,floor")
     parser.add_argument("--quick", action="store_true", help="16 and 32 slots only")
     parser.add_argument("--name", default="scale", help="results/NAME.json")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -411,6 +439,8 @@ def main(argv=None):
             and r["method"].startswith("ours")
             and not r["method"].endswith(("cold", "first"))
         ]
+        if not ours:  # the task launch floor has no ideal
+            continue
         trend.append(
             f"{case}: x ideal by slots "
             + ", ".join(
