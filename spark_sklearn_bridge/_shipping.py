@@ -135,12 +135,16 @@ def ship(
     blob: bytes | None = None,
     shared: bool = False,
     references=None,
+    inline_bytes: int = 0,
 ) -> Shipment:
     """Serialize ``obj`` once (or take its ``blob`` from :func:`dump_model`) and ship it.
 
     With ``shared``, ``obj`` is written by :func:`dump_shared` (each task copies it; large
     arrays stay shared and read-only), with its ``references`` (objects each copy resolves
-    instead of unpickling them). Returns a :class:`Shipment` to pass to task functions.
+    instead of unpickling them). Serialized bytes up to ``inline_bytes`` stay in the
+    :class:`Shipment` itself instead of a broadcast (a task that is already running can
+    read them when they reach it: see :mod:`.parallel._pool`). Returns a :class:`Shipment`
+    to pass to task functions.
     """
     connect = is_spark_connect(spark)
     if shared and blob is None and not connect and spark.sparkContext.master.startswith("local"):
@@ -148,7 +152,8 @@ def ship(
         return Shipment(digest, source, what, shared=True)
     if blob is None:
         blob = dump_shared(obj, references) if shared else dump_model(obj)
-    source = blob if connect else spark.sparkContext.broadcast(blob)
+    inline = connect or len(blob) <= inline_bytes
+    source = blob if inline else spark.sparkContext.broadcast(blob)
     return Shipment(model_digest(blob), source, what, shared=shared)
 
 

@@ -58,6 +58,7 @@ from .._serialization import dump_model
 from .._session import is_spark_connect
 from .._shipping import ship
 from ..exceptions import RemoteTraceback, TaskCrashedError, TaskError, TaskTimeoutError
+from ._pool import PoolGone, TaskPool, run_pool_task
 from ._queue import BatchQueue, QueueUnreachableError
 from ._tasks import (
     SharedPickler,
@@ -83,6 +84,13 @@ TASKS_PER_SLOT = 4
 #: bytes (every worker loads them all), else dealt. Tests turn pulling off to compare.
 PULL_BATCHES = True
 PULL_MAX_BYTES = 4 * 2**20
+#: A search's rounds run on one pool of long-lived tasks (:mod:`._pool`) where it can (classic
+#: Spark, no per-fit timeout, checkpoint, deadline or task resource profile). Tests turn it
+#: off to compare.
+POOL_TASKS = True
+#: Shared objects a pooled round adds travel inline up to this size (a running task cannot
+#: read a broadcast made after it started); a larger one starts a new pool.
+POOL_INLINE_BYTES = 256 * 2**10
 #: Applications whose executors could not reach the driver's batch queue: dealt from then on.
 _UNREACHABLE: set = set()
 
@@ -194,6 +202,7 @@ class TaskRunner:
         self.deadline = None  # time.monotonic() after which the running job is cancelled
         self.checkpoint = None  # a search's Checkpoint: outcomes finished before are reused
         self._shared = SharedBundles()  # shipped for the runner's life
+        self._pool: TaskPool | None = None  # a search's long-lived tasks (:mod:`._pool`)
 
     # ------------------------------------------------------------------ joblib's side
     def submit(self, batch, callback=None) -> Future:
@@ -238,14 +247,17 @@ class TaskRunner:
                 future.callback(future)
 
     def close(self) -> None:
-        """Free the executors' copies of the shared objects."""
+        """End the pool of tasks, if any; free the executors' copies of the shared objects."""
+        self._drop_pool()
         self._shared.close()
 
     # ------------------------------------------------------------------------ the job
     def _run_job(self, items, keys, to_run, timeout) -> dict:
         """One Spark job over the batches ``to_run``; returns their outcome blobs by index."""
         batches = [[self.kind.portable(item) for item in items[i]] for i in to_run]
-        with self._shared.job(self.spark, f"objects shared by the {self.kind.unit}s") as pickle:
+        inline = POOL_INLINE_BYTES if self._pools(len(to_run), timeout, False) else 0
+        what = f"objects shared by the {self.kind.unit}s"
+        with self._shared.job(self.spark, what, inline_bytes=inline) as pickle:
             self._shared.add_arguments(batches)
             rows = [(index, keys[index], pickle(batch)) for index, batch in zip(to_run, batches)]
         shipments = list(self._shared.shipments)  # this job's: close() empties the list
@@ -291,9 +303,12 @@ class TaskRunner:
 
     def _collect(self, rows, options, tag):
         """Run the batches ``rows`` (``(index, key, payload)``, in submission order), pulled
-        or dealt; ``[(index, outcome_blob), ...]``."""
-        if self._pulls(rows):
+        pooled, pulled or dealt; ``[(index, outcome_blob), ...]``."""
+        pooled = self._pools(len(rows), options["timeout"], options["isolate"])
+        if pooled or self._pulls(rows):
             try:
+                if pooled:
+                    return self._collect_pooled(rows, options, tag)
                 return self._collect_pulled(rows, options, tag)
             except Exception as exc:
                 if QueueUnreachableError.MARKER not in str(exc):
@@ -320,6 +335,66 @@ class TaskRunner:
             and sum(len(row[2]) for row in rows) <= PULL_MAX_BYTES
             and self.spark.sparkContext.applicationId not in _UNREACHABLE
         )
+
+    def _pools(self, n_rows, timeout, isolate) -> bool:
+        """Run this round on the search's pool of tasks (:mod:`._pool`)? A search's rounds
+        (a caller's tag) on classic Spark whose executors reach the driver, without per-fit
+        processes, checkpoint, deadline or resource profile; a pool is started for a round
+        that fills every slot, and serves smaller ones once it runs."""
+        return (
+            POOL_TASKS
+            and not self.connect
+            and self.tag is not None
+            and timeout is None
+            and not isolate
+            and self.checkpoint is None
+            and self.deadline is None
+            and self._profile() is None
+            and (n_rows >= self.concurrency or (self._pool is not None and self._pool.alive))
+            and self.spark.sparkContext.applicationId not in _UNREACHABLE
+        )
+
+    def _collect_pooled(self, rows, options, tag):
+        """The round on the pool's tasks; a pool is started (again) when there is none, it
+        ended while idle, or it cannot read this round's shipments."""
+        shipments = options["shipments"]
+        round_options = {k: v for k, v in options.items() if k not in ("shipments", "cores")}
+        for _ in range(2):
+            pool = self._pool
+            if pool is None or not pool.alive or not pool.sees(shipments):
+                self._drop_pool()
+                pool = self._pool = self._start_pool(shipments, options["cores"])
+            try:
+                run = partial(pool.run, rows, shipments, round_options)
+                return run_interruptibly(self.spark, run, tag.cancel)
+            except PoolGone:  # it ended idle just before this round: start another
+                self._drop_pool()
+            except BaseException:
+                self._drop_pool()
+                raise
+        raise RuntimeError("The task pool ended twice before a round could start.")
+
+    def _start_pool(self, shipments, cores) -> TaskPool:
+        from pyspark import InheritableThread
+
+        sc, n_tasks = self.spark.sparkContext, self.concurrency
+        holder = {}
+
+        def launch(client):
+            holder["tag"] = own = JobTag(self.spark)  # the search's tag, and the pool's own
+            own.add()
+            body = partial(run_pool_task, client=client, shipments=shipments, cores=cores)
+            sc.parallelize(range(n_tasks), n_tasks).mapPartitions(body).collect()
+
+        pool = TaskPool(n_tasks, driver_host(self.spark), shipments, launch)
+        pool.cancel = lambda: holder["tag"].cancel() if "tag" in holder else None
+        return pool.start(lambda target: InheritableThread(target, session=self.spark))
+
+    def _drop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and not pool.close(wait=10.0):
+            pool.cancel()  # tasks that did not stop: cancel the job
+            pool.close(wait=10.0)
 
     def _profile(self):
         if (self.task_cpus or self.task_gpus) and not self.local:
@@ -447,9 +522,10 @@ class SharedBundles:
         self._links: set = set()  # ids of the objects in bundles of links
 
     @contextlib.contextmanager
-    def job(self, spark, what: str):
+    def job(self, spark, what: str, inline_bytes: int = 0):
         """Pickle a job's batches (the context gives ``pickle(batch) -> bytes``), then ship
-        the objects they share that no earlier job shipped, as bundles named ``what``.
+        the objects they share that no earlier job shipped, as bundles named ``what``
+        (those of up to ``inline_bytes`` inline: :func:`.._shipping.ship`).
         If pickling or shipping fails, none of this job's bundles is kept."""
         self._pending, self._pending_links, self._added = {}, {}, []
         try:
@@ -458,10 +534,20 @@ class SharedBundles:
                 copied = links = None
                 if self._pending:
                     copied = ship(
-                        spark, self._pending, what=what, shared=True, references=self._link
+                        spark,
+                        self._pending,
+                        what=what,
+                        shared=True,
+                        references=self._link,
+                        inline_bytes=inline_bytes,
                     )
                 if self._pending_links:
-                    links = ship(spark, self._pending_links, what=f"links of the {what}")
+                    links = ship(
+                        spark,
+                        self._pending_links,
+                        what=f"links of the {what}",
+                        inline_bytes=inline_bytes,
+                    )
                 self.shipments += [copied, links]
         except BaseException:
             for key in self._added:

@@ -81,3 +81,51 @@ def test_the_harness_servers_listen_on_loopback_only(spark, engine):
         sockets = harness.listening_sockets(process.pid)
         assert sockets, process.name
         assert {ip for ip, _ in sockets} <= harness.LOOPBACK, (process.name, sockets)
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "broadcast"])
+def test_a_pooled_hyperopt_search_equals_the_unpooled_one(spark, monkeypatch, inline):
+    """On the cluster a search's rounds share one pool of tasks, and the objects a later round
+    adds travel inline; with nothing inline they are broadcasts, which tasks started before
+    them cannot read, so each round starts its pool again. Spark Connect has no pool."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import KFold
+
+    from spark_sklearn_bridge.parallel import _runner
+
+    X, y = load_diabetes(return_X_y=True)
+    started = []
+    real_start = _runner.TaskRunner._start_pool
+    monkeypatch.setattr(
+        _runner.TaskRunner,
+        "_start_pool",
+        lambda self, *args: started.append(1) or real_start(self, *args),
+    )
+    if not inline:
+        monkeypatch.setattr(_runner, "POOL_INLINE_BYTES", 0)
+
+    def search():
+        return ssb.SparkHyperoptSearchCV(
+            Ridge(),
+            {"alpha": hp.loguniform("alpha", -4, 2)},
+            max_evals=6,
+            parallelism=2,
+            cv=KFold(3),
+            random_state=0,
+        ).fit(X, y)
+
+    pooled = search()
+    engine = os.environ.get("SSB_ENGINE")
+    if engine == "cluster":
+        assert pooled.n_spark_jobs_ == 3  # rounds of 2 candidates
+        assert len(started) == (1 if inline else 3)
+    elif engine == "connect":
+        assert started == []
+    monkeypatch.setattr(_runner, "POOL_TASKS", False)
+    plain = search()
+    np.testing.assert_array_equal(
+        pooled.cv_results_["param_alpha"], plain.cv_results_["param_alpha"]
+    )
+    np.testing.assert_allclose(
+        pooled.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"]
+    )
