@@ -90,7 +90,12 @@ class TaskPool:
         self.shipments = list(shipments)
         self._launch = launch
         self._token = secrets.token_hex(16).encode()
-        self._cond = threading.Condition()
+        # One lock, two conditions: the tasks wait for work (woken by a new round, a replay,
+        # the end), the round's caller for outcomes; an outcome wakes only the caller (each
+        # outcome waking every waiting task cost the driver O(tasks) per fit).
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._done = threading.Condition(self._lock)
         self._round: _Round | None = None
         self._rounds = 0
         self._error: BaseException | None = None
@@ -133,15 +138,15 @@ class TaskPool:
 
     @property
     def alive(self) -> bool:
-        with self._cond:
+        with self._lock:
             return not (self._closing or self._error is not None or self._ended.is_set())
 
     def close(self, wait: float = 30.0) -> bool:
         """End the job: the waiting tasks are told to stop. Waits up to ``wait`` seconds for
-        it to end; whether it did (else :attr:`cancel` it)."""
-        with self._cond:
+        it to end (0: not at all); whether it did (else :attr:`cancel` it)."""
+        with self._lock:
             self._closing = True
-            self._cond.notify_all()
+            self._wake_all()
         self._ended.wait(wait)
         with contextlib.suppress(OSError):
             self._server.shutdown(socket.SHUT_RDWR)
@@ -149,19 +154,23 @@ class TaskPool:
             self._server.close()
         return self._ended.is_set()
 
+    def _wake_all(self) -> None:
+        self._work.notify_all()
+        self._done.notify_all()
+
     def _run_job(self, client) -> None:
         error = None
         try:
             self._launch(client)
         except BaseException as exc:  # handed to the round waiting in run()
             error = exc
-        with self._cond:
+        with self._lock:
             if error is None and not self._closing:
                 error = PoolGone("The task pool's job ended.")
             if self._error is None:
                 self._error = error
             self._ended.set()
-            self._cond.notify_all()
+            self._wake_all()
 
     # ------------------------------------------------------------------ one round
     def run(self, rows, shipments, options) -> list:
@@ -171,12 +180,12 @@ class TaskPool:
         failed batch kept from running. Raises the job's error if it failed meanwhile,
         :class:`TaskLost` if a task went away and Spark neither ran it again nor failed the
         job within :data:`LOST_SECONDS`, and :class:`PoolGone` if the pool had ended."""
-        with self._cond:
+        with self._lock:
             if self._error is not None or self._closing:
                 raise self._error or PoolGone("The task pool is closed.")
             self._rounds += 1
             this = self._round = _Round(self._rounds, rows, list(shipments), options)
-            self._cond.notify_all()
+            self._work.notify_all()
             try:
                 while not this.complete():
                     if self._error is not None:
@@ -190,11 +199,10 @@ class TaskPool:
                             "s: its Python worker exited unexpectedly (a crash in native "
                             "code, the out-of-memory killer) or its executor was lost."
                         )
-                    self._cond.wait(0.5)
-            finally:
+                    self._done.wait(0.5)
+            finally:  # the tasks find the round gone when they next wake
                 self._round = None
                 self._idle_since = time.monotonic()
-                self._cond.notify_all()
         return this.results()
 
     # ------------------------------------------------------------------ the server
@@ -234,31 +242,31 @@ class TaskPool:
             except OSError:
                 return
             finally:
-                with self._cond:
+                with self._lock:
                     self._live[partition] -= 1
                     self._gone[partition] = time.monotonic()
-                    self._cond.notify_all()
+                    self._done.notify_all()
 
     def _register(self, partition: int, attempt: int) -> _TaskState:
         """A task connected. A newer attempt of a partition (Spark ran the task again: its
         executor was lost, or its Python worker died) first runs again what the partition
         had not answered; an older attempt still running keeps working too."""
-        with self._cond:
+        with self._lock:
             self._live[partition] = self._live.get(partition, 0) + 1
             if attempt > self._attempts.get(partition, -1):
                 self._attempts[partition] = attempt
                 if self._round is not None:
                     self._round.replay(partition)
-            self._cond.notify_all()
+            self._work.notify_all()
         return _TaskState(partition, known=len(self.shipments))
 
     def _next(self, task, result) -> bytes:
         """Record a task's result; the frame of its next work (waits for a round)."""
         round_id, position, failed, blob = result
-        with self._cond:
+        with self._lock:
             if position >= 0 and self._round is not None and self._round.id == round_id:
                 self._round.record(task.partition, position, failed, blob)
-                self._cond.notify_all()
+                self._done.notify_all()
             while True:
                 if self._closing or self._error is not None:
                     return _WORK.pack(_STOP, 0, 0, 0, 0)
@@ -269,9 +277,10 @@ class TaskPool:
                         return current.frame(position, task)
                 elif time.monotonic() - self._idle_since >= IDLE_SECONDS:
                     self._closing = True  # idle: end the job, give the slots back
-                    self._cond.notify_all()
+                    self._wake_all()
                     continue
-                self._cond.wait(0.25 if current is None else None)
+                # Woken by a round, a replay or the end; else at the idle deadline.
+                self._work.wait(max(0.01, self._idle_since + IDLE_SECONDS - time.monotonic()))
 
 
 class _TaskState:

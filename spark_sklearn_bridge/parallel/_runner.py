@@ -246,6 +246,12 @@ class TaskRunner:
             if future.callback is not None:
                 future.callback(future)
 
+    def end_pool(self) -> None:
+        """Tell the pool's tasks to stop (without waiting for its job to end): no more rounds
+        are coming, and the slots are the caller's again (e.g. for a search's refit)."""
+        if self._pool is not None:
+            self._pool.close(wait=0)
+
     def close(self) -> None:
         """End the pool of tasks, if any; free the executors' copies of the shared objects."""
         self._drop_pool()

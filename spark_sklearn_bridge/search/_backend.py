@@ -169,6 +169,11 @@ class SearchBackend(SparkBackend):
     def stop_call(self):
         pass
 
+    def terminate(self):
+        # joblib calls this when the search's Parallel context ends, before the refit: the
+        # rounds are over, so the pool's tasks may go (the runner waits for them at close).
+        self.runner.end_pool()
+
     def close(self) -> None:
         self.runner.close()
         self.kind.close()
