@@ -199,12 +199,20 @@ def hyperopt_search(spark):
 
 def test_a_hyperopt_search_runs_its_rounds_on_one_pool(spark, pool_starts, monkeypatch):
     X, y = data()
+    ended = []  # when the search's Parallel context ends, before the refit (joblib's terminate)
+    real_end = _runner.TaskRunner.end_pool
+    monkeypatch.setattr(
+        _runner.TaskRunner,
+        "end_pool",
+        lambda self: ended.append(bool(self._pool and self._pool.alive)) or real_end(self),
+    )
     pooled = hyperopt_search(spark).fit(X, y)
     assert len(pool_starts) == 1 and pooled.n_spark_jobs_ == 4  # 8 candidates, rounds of 2
+    assert ended == [True]  # the pool served every round, and was ended once they were over
     assert no_active_job_within(spark, seconds=10)  # the pool's job ended with the fit
     monkeypatch.setattr(_runner, "POOL_TASKS", False)
     plain = hyperopt_search(spark).fit(X, y)
-    assert len(pool_starts) == 1
+    assert len(pool_starts) == 1 and ended == [True, False]
     np.testing.assert_array_equal(pooled.cv_results_["param_C"], plain.cv_results_["param_C"])
     np.testing.assert_allclose(
         pooled.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"]

@@ -2,7 +2,7 @@
 
 :class:`SparkGridSearchCV` and :class:`SparkRandomizedSearchCV` are drop-ins for
 scikit-learn's, and so are :class:`SparkHalvingGridSearchCV` and
-:class:`SparkHalvingRandomSearchCV` (successive halving, one Spark job per iteration);
+:class:`SparkHalvingRandomSearchCV` (successive halving, its iterations on one pool of tasks);
 :class:`SparkHyperoptSearchCV` adds Hyperopt's TPE, annealing and random
 search (and Hyperopt's own ``SparkTrials`` as a backend). :func:`to_hyperopt_space` turns a
 scikit-learn style parameter space into a Hyperopt one.

@@ -33,7 +33,9 @@ return_train_score :
 n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in_ :
         As in :class:`sklearn.model_selection.GridSearchCV`.
     n_spark_jobs_ : int
-        Spark jobs the search ran (one per batch of candidates).
+        Batches of candidates the search ran on Spark (one ``evaluate_candidates`` call
+        each): a Spark job each, or on classic Spark one pool of tasks that serves them
+        all (see the search guide).
     n_resumed_fits_ : int
         Fits taken from ``checkpoint`` instead of run (0 without one).
 
@@ -127,7 +129,7 @@ pre_dispatch, random_state, error_score, return_train_score :
 n_splits_, refit_time_, multimetric_ :
         As in :class:`sklearn.model_selection.RandomizedSearchCV`.
     n_spark_jobs_ : int
-        Spark jobs the search ran.
+        Batches of candidates the search ran on Spark (see :class:`SparkGridSearchCV`).
     n_resumed_fits_ : int
         Fits taken from ``checkpoint`` instead of run (0 without one).
 

@@ -32,7 +32,8 @@ n_possible_iterations_, n_required_iterations_ :
         As in scikit-learn's class (``cv_results_`` has the ``iter`` and ``n_resources``
         columns).
     n_spark_jobs_ : int
-        Spark jobs the search ran: one per iteration.
+        Iterations the search ran on Spark: one batch of candidates each, served by one
+        pool of tasks for the whole search on classic Spark (a Spark job each on Connect).
     n_resumed_fits_ : int
         Fits taken from ``checkpoint`` instead of run (0 without one).
 """

@@ -90,7 +90,8 @@ n_splits_, refit_time_, multimetric_ :
     n_startup_evals_ : int or None
         Random candidates TPE drew before modelling the scores (None for other ``algo``).
     n_spark_jobs_ : int
-        Spark jobs the search ran itself (one per round with ``backend="spark"``).
+        Rounds the search ran on Spark itself with ``backend="spark"`` (one pool of tasks
+        serves them all on classic Spark, a Spark job each on Connect).
     n_resumed_fits_ : int
         Fits taken from ``checkpoint`` instead of run (0 without one).
 
