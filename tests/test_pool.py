@@ -274,3 +274,27 @@ def test_a_spark_job_between_rounds_runs_once_the_idle_pool_ends(spark, monkeypa
     np.testing.assert_allclose(
         search.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"]
     )
+
+
+def test_a_later_round_ships_only_its_candidates_not_the_splits_again(spark, monkeypatch):
+    """scikit-learn computes ``cv.split`` again for every round: new arrays, equal values.
+    Shared by value, they are shipped with the first round only."""
+    shipped = []
+    real_ship = _runner.ship
+
+    def spy(spark, obj, **kwargs):
+        if kwargs.get("shared"):
+            shipped.append([type(v).__name__ for v in obj.values()])
+        return real_ship(spark, obj, **kwargs)
+
+    monkeypatch.setattr(_runner, "ship", spy)
+    X, y = data()
+    search = hyperopt_search(spark).fit(X, y)
+    assert search.n_spark_jobs_ == 4 and len(shipped) == 4
+    assert shipped[0].count("ndarray") >= 2 * 3  # X, y and the 3 splits' train and test
+    assert all("ndarray" not in later for later in shipped[1:]), shipped
+    monkeypatch.setattr(_runner, "POOL_TASKS", False)
+    plain = hyperopt_search(spark).fit(X, y)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"]
+    )

@@ -81,8 +81,9 @@ class TaskPool:
     shipments : list of Shipment
         The shipments the tasks get with the job (broadcasts included).
     launch : callable
-        ``launch(body)`` runs the job, blocking until it ends: each task calls
-        ``body(partition, attempt)`` (:func:`run_pool_task` on Spark).
+        ``launch(client)`` runs the job, blocking until it ends: each of its tasks serves
+        the pool through ``client`` (a :class:`PoolClient`) with :func:`serve_pool`
+        (:func:`run_pool_task` on Spark).
     """
 
     def __init__(self, n_tasks: int, host: str, shipments, launch):
