@@ -167,6 +167,33 @@ def test_an_idle_pool_ends_its_job_and_a_forged_task_gets_nothing(monkeypatch):
         pool.run(rows(b"b"), [], {"tag": 2})
 
 
+class CountingCondition(threading.Condition):
+    def __init__(self, lock):
+        super().__init__(lock)
+        self.waits = 0
+
+    def wait(self, timeout=None):
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_a_task_with_nothing_left_in_a_long_round_sleeps_instead_of_polling(monkeypatch):
+    """A round longer than IDLE_SECONDS: the task that has nothing left waits for the next
+    round (or the end), not for an idle deadline already past (it polled every 10 ms)."""
+    monkeypatch.setattr(_pool, "IDLE_SECONDS", 0.2)
+
+    def run_batch(position, key, payload, *, shipments):
+        time.sleep(1.5 if payload == b"long" else 0.0)
+        return payload, False
+
+    pool = TaskPool(2, "127.0.0.1", [], Tasks(2, run_batch).launch)
+    pool._work = CountingCondition(pool._lock)
+    pool.start()
+    assert pool.run(rows(b"long", b"short"), [], {}) == [(10, b"long"), (11, b"short")]
+    assert pool._work.waits < 20  # about 1.5 s / 0.2 s; polling made it about 150
+    pool.close(wait=10)
+
+
 # ------------------------------------------------------------------ searches on Spark
 def data():
     return make_classification(120, 6, random_state=0)

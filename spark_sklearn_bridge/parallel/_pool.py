@@ -280,8 +280,10 @@ class TaskPool:
                     self._closing = True  # idle: end the job, give the slots back
                     self._wake_all()
                     continue
-                # Woken by a round, a replay or the end; else at the idle deadline.
-                self._work.wait(max(0.01, self._idle_since + IDLE_SECONDS - time.monotonic()))
+                # Woken by a round, a replay or the end; else, between rounds, at the idle
+                # deadline (during a round, the idle time counts from its end).
+                idle_at = self._idle_since + IDLE_SECONDS
+                self._work.wait(IDLE_SECONDS if current else max(0.01, idle_at - time.monotonic()))
 
 
 class _TaskState:
