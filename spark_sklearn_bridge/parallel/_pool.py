@@ -33,7 +33,6 @@ as skipped.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import secrets
 import socket
 import struct
@@ -45,7 +44,7 @@ import cloudpickle
 
 from .._serialization import dump_model
 from .._shipping import LocalFile
-from ._queue import _HELLO, CONNECT_TIMEOUT, QueueUnreachableError, _receive
+from ._queue import _receive, accept_tasks, connect_to_driver, listen, read_hello
 
 __all__ = ["IDLE_SECONDS", "TaskPool", "run_pool_task"]
 
@@ -113,15 +112,9 @@ class TaskPool:
     def start(self, thread_factory=None) -> TaskPool:
         """Listen and start the job (in a thread made by ``thread_factory(target)``, by
         default a plain thread)."""
-        try:
-            self._server = socket.create_server((self.host, 0))
-        except OSError as exc:
-            raise QueueUnreachableError(
-                f"{QueueUnreachableError.MARKER}: the driver cannot listen on {self.host} ({exc})."
-            ) from exc
-        address = self._server.getsockname()[:2]
-        threading.Thread(target=self._accept, daemon=True, name="ssb-task-pool").start()
-        client = PoolClient(address, self._token)
+        self._server = listen(self.host)
+        accept_tasks(self._server, self._serve, "ssb-task-pool")
+        client = PoolClient(self._server.getsockname()[:2], self._token)
         target = partial(self._run_job, client)
         job = thread_factory(target) if thread_factory else threading.Thread(target=target)
         job.daemon = True
@@ -207,25 +200,13 @@ class TaskPool:
         return this.results()
 
     # ------------------------------------------------------------------ the server
-    def _accept(self):
-        while True:
-            try:
-                connection, _ = self._server.accept()
-            except OSError:  # closed: the pool is over
-                return
-            threading.Thread(
-                target=self._serve, args=(connection,), daemon=True, name="ssb-task-pool-task"
-            ).start()
-
     def _serve(self, connection):
         with connection:
             try:
-                hello = _receive(connection, _HELLO.size)
+                hello = read_hello(connection, self._token)
                 if hello is None:
                     return
-                token, partition, attempt = _HELLO.unpack(hello)
-                if not hmac.compare_digest(token, self._token):
-                    return
+                partition, attempt = hello
                 task = self._register(partition, attempt)
             except OSError:
                 return
@@ -378,16 +359,7 @@ class PoolClient:
         self.address, self.token = tuple(address), token
 
     def connect(self, partition: int, attempt: int):
-        try:
-            connection = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
-            connection.settimeout(None)
-            connection.sendall(_HELLO.pack(self.token, partition, attempt))
-        except OSError as exc:
-            raise QueueUnreachableError(
-                f"{QueueUnreachableError.MARKER}: this task cannot reach the driver at "
-                f"{self.address[0]}:{self.address[1]} ({exc})."
-            ) from exc
-        return connection
+        return connect_to_driver(self.address, self.token, partition, attempt)
 
 
 def serve_pool(client, partition, attempt, shipments, run_batch):

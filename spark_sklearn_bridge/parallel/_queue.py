@@ -33,7 +33,15 @@ import socket
 import struct
 import threading
 
-__all__ = ["BatchQueue", "QueueClient", "QueueUnreachableError"]
+__all__ = [
+    "BatchQueue",
+    "QueueClient",
+    "QueueUnreachableError",
+    "accept_tasks",
+    "connect_to_driver",
+    "listen",
+    "read_hello",
+]
 
 _HELLO = struct.Struct("!32sqq")  # token, partition, attempt
 _POSITION = struct.Struct("!q")
@@ -81,14 +89,9 @@ class BatchQueue:
         self._token = secrets.token_hex(16).encode()
 
     def __enter__(self):
-        try:
-            self._server = socket.create_server((self.host, 0))
-        except OSError as exc:  # e.g. a driver host that does not resolve here
-            raise QueueUnreachableError(
-                f"{QueueUnreachableError.MARKER}: the driver cannot listen on {self.host} ({exc})."
-            ) from exc
+        self._server = listen(self.host)
         self.client = QueueClient(self._server.getsockname()[:2], self._token)
-        threading.Thread(target=self._accept, daemon=True, name="ssb-batch-queue").start()
+        accept_tasks(self._server, self._serve, "ssb-batch-queue")
         return self
 
     def __exit__(self, *exc_info):
@@ -102,26 +105,13 @@ class BatchQueue:
         return False
 
     # ------------------------------------------------------------------ the server
-    def _accept(self):
-        while True:
-            try:
-                connection, _ = self._server.accept()
-            except OSError:  # closed: the job is over
-                return
-            thread = threading.Thread(
-                target=self._serve, args=(connection,), daemon=True, name="ssb-batch-queue-task"
-            )
-            thread.start()
-
     def _serve(self, connection):
         with connection:
             try:
-                hello = _receive(connection, _HELLO.size)
+                hello = read_hello(connection, self._token)
                 if hello is None:
                     return
-                token, partition, attempt = _HELLO.unpack(hello)
-                if not hmac.compare_digest(token, self._token):
-                    return
+                partition, attempt = hello
                 replay = self._start(partition, attempt)
                 while (request := connection.recv(1)) in (_NEXT, _FAILED):
                     position = self._hand(partition, attempt, replay, request == _FAILED)
@@ -162,16 +152,7 @@ class QueueClient:
 
     def connect(self, partition: int, attempt: int) -> _Pull:
         """A connection that hands this task's positions out (:meth:`_Pull.next`)."""
-        try:
-            connection = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
-            connection.settimeout(None)
-            connection.sendall(_HELLO.pack(self.token, partition, attempt))
-        except OSError as exc:
-            raise QueueUnreachableError(
-                f"{QueueUnreachableError.MARKER}: this task cannot reach the driver at "
-                f"{self.address[0]}:{self.address[1]} ({exc})."
-            ) from exc
-        return _Pull(connection)
+        return _Pull(connect_to_driver(self.address, self.token, partition, attempt))
 
 
 class _Pull:
@@ -194,6 +175,59 @@ class _Pull:
             raise ConnectionError("The driver's batch queue closed the connection.")
         position = _POSITION.unpack(answer)[0]
         return None if position < 0 else position
+
+
+# ---------------------------------------------------------------- shared with ._pool
+def listen(host: str):
+    """A server socket on ``host`` (an ephemeral port) for a job's tasks to reach."""
+    try:
+        return socket.create_server((host, 0))
+    except OSError as exc:  # e.g. a driver host that does not resolve here
+        raise QueueUnreachableError(
+            f"{QueueUnreachableError.MARKER}: the driver cannot listen on {host} ({exc})."
+        ) from exc
+
+
+def accept_tasks(server, serve, name: str) -> None:
+    """Serve each connection to ``server`` with ``serve(connection)`` in a thread of its own
+    (daemon threads), until the server is closed."""
+
+    def accept():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed: the job is over
+                return
+            threading.Thread(
+                target=serve, args=(connection,), daemon=True, name=f"{name}-task"
+            ).start()
+
+    threading.Thread(target=accept, daemon=True, name=name).start()
+
+
+def read_hello(connection, token: bytes):
+    """``(partition, attempt)`` of a task that connected with the job's ``token``, else
+    None (a connection that closed, or one that does not know the token)."""
+    hello = _receive(connection, _HELLO.size)
+    if hello is None:
+        return None
+    sent, partition, attempt = _HELLO.unpack(hello)
+    return (partition, attempt) if hmac.compare_digest(sent, token) else None
+
+
+def connect_to_driver(address, token: bytes, partition: int, attempt: int):
+    """A task's connection to the driver's server at ``address``, introduced by the job's
+    ``token``, its partition and attempt."""
+    try:
+        connection = socket.create_connection(tuple(address), timeout=CONNECT_TIMEOUT)
+        connection.settimeout(None)
+        connection.sendall(_HELLO.pack(token, partition, attempt))
+    except OSError as exc:
+        raise QueueUnreachableError(
+            f"{QueueUnreachableError.MARKER}: this task cannot reach the driver at "
+            f"{address[0]}:{address[1]} ({exc})."
+        ) from exc
+    return connection
 
 
 def _receive(connection, size: int):
