@@ -58,7 +58,7 @@ test-min: $(STAMP_MIN)
 	$(VENV_MIN)/bin/python -m pytest -q tests/test_parallel.py tests/test_search.py \
 		tests/test_text_and_sparse.py tests/test_spark_ml_preprocessing.py \
 		tests/test_grouped.py tests/test_grouped_placement.py tests/test_batch_predict.py \
-		tests/test_spark_ml.py tests/test_trust.py
+		tests/test_spark_ml.py tests/test_trust.py tests/test_pool.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

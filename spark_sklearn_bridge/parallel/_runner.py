@@ -18,6 +18,8 @@ runs them as one Spark job (:meth:`TaskRunner.run_pending`):
    slot. Otherwise (Spark Connect, whose executors may not reach the client; executors that
    cannot reach the driver; more than ``PULL_MAX_BYTES`` of batches) the batches are dealt
    round-robin to at most ``max_tasks`` tasks: a few per slot, so uneven batches even out.
+   A search's rounds (a runner with a caller's tag) go instead, where they can, to one pool
+   of tasks that outlives them (:mod:`._pool`): launched once per search, not per round.
 3. The job runs on an RDD on classic Spark (its tasks cost about a third of a DataFrame
    task's CPU), as a ``mapInArrow`` over ``spark.range`` on Spark Connect, which has no
    RDDs. Its Spark job tag lets Ctrl-C, an exception or a deadline cancel it.

@@ -9,7 +9,9 @@ machinery (:mod:`spark_sklearn_bridge.parallel`). What is particular to a search
   and replays a fit whose process crashed or overran ``candidate_timeout`` with a stand-in
   estimator that raises, so that scikit-learn's ``error_score`` records it;
 - the data, splits and scorers are shipped once per search, not once per call (one runner
-  serves every call of the search);
+  serves every call of the search), and on classic Spark one pool of tasks runs every call
+  (:mod:`spark_sklearn_bridge.parallel._pool`), ended when the search's ``Parallel``
+  context ends, before the refit;
 - the backend serves exactly one ``Parallel`` context, the one ``BaseSearchCV.fit`` opens
   around ``_run_search``; any later joblib call on the driver (the refit of an estimator with
   ``n_jobs``) falls back to the backend that was active before the search, so subclasses may
