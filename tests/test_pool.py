@@ -24,6 +24,7 @@ from spark_sklearn_bridge._serialization import load_model
 from spark_sklearn_bridge._shipping import Shipment
 from spark_sklearn_bridge.parallel import _pool, _runner
 from spark_sklearn_bridge.parallel._pool import PoolGone, TaskLost, TaskPool, serve_pool
+from spark_sklearn_bridge.parallel._queue import QueueClient
 
 
 # ------------------------------------------------------------------ the protocol
@@ -149,7 +150,7 @@ def test_an_idle_pool_ends_its_job_and_a_forged_task_gets_nothing(monkeypatch):
     real_launch = pool._launch
 
     def launch(client):
-        forged = _pool.PoolClient(client.address, b"0" * 32)
+        forged = QueueClient(client.address, b"0" * 32)
         with pytest.raises(ConnectionError):
             serve_pool(forged, 0, 0, [], tasks.run_batch)
         launched.set()

@@ -44,7 +44,7 @@ import cloudpickle
 
 from .._serialization import dump_model
 from .._shipping import LocalFile
-from ._queue import _receive, accept_tasks, connect_to_driver, listen, read_hello
+from ._queue import QueueClient, _receive, accept_tasks, listen
 
 __all__ = ["IDLE_SECONDS", "TaskPool", "run_pool_task"]
 
@@ -81,11 +81,13 @@ class TaskPool:
         The shipments the tasks get with the job (broadcasts included).
     launch : callable
         ``launch(client)`` runs the job, blocking until it ends: each of its tasks serves
-        the pool through ``client`` (a :class:`PoolClient`) with :func:`serve_pool`
-        (:func:`run_pool_task` on Spark).
+        the pool through ``client`` (a :class:`._queue.QueueClient`) with
+        :func:`serve_pool` (:func:`run_pool_task` on Spark).
+    cancel : callable, optional
+        Cancels the job (:meth:`close` may not get its tasks to stop).
     """
 
-    def __init__(self, n_tasks: int, host: str, shipments, launch):
+    def __init__(self, n_tasks: int, host: str, shipments, launch, cancel=None):
         self.n_tasks, self.host = n_tasks, host
         self.shipments = list(shipments)
         self._launch = launch
@@ -106,15 +108,15 @@ class TaskPool:
         self._live: dict = {}  # partition -> its tasks connected now
         self._gone: dict = {}  # partition -> when its last task went away
         self._server = None
-        self.cancel = lambda: None  # cancels the job (set by whoever launches it)
+        self.cancel = cancel or (lambda: None)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, thread_factory=None) -> TaskPool:
         """Listen and start the job (in a thread made by ``thread_factory(target)``, by
         default a plain thread)."""
         self._server = listen(self.host)
-        accept_tasks(self._server, self._serve, "ssb-task-pool")
-        client = PoolClient(self._server.getsockname()[:2], self._token)
+        accept_tasks(self._server, self._token, self._serve, "ssb-task-pool")
+        client = QueueClient(self._server.getsockname()[:2], self._token)
         target = partial(self._run_job, client)
         job = thread_factory(target) if thread_factory else threading.Thread(target=target)
         job.daemon = True
@@ -200,34 +202,26 @@ class TaskPool:
         return this.results()
 
     # ------------------------------------------------------------------ the server
-    def _serve(self, connection):
-        with connection:
-            try:
-                hello = read_hello(connection, self._token)
-                if hello is None:
+    def _serve(self, connection, partition, attempt):
+        task = self._register(partition, attempt)
+        try:
+            while True:
+                header = _receive(connection, _RESULT.size)
+                if header is None:
+                    return  # the task is gone: Spark fails the job or runs it again
+                round_id, position, failed, size = _RESULT.unpack(header)
+                blob = _receive(connection, size) if size else b""
+                work = self._next(task, (round_id, position, failed, blob))
+                connection.sendall(work)
+                if work[:1] == _STOP:
                     return
-                partition, attempt = hello
-                task = self._register(partition, attempt)
-            except OSError:
-                return
-            try:
-                while True:
-                    header = _receive(connection, _RESULT.size)
-                    if header is None:
-                        return  # the task is gone: Spark fails the job or runs it again
-                    round_id, position, failed, size = _RESULT.unpack(header)
-                    blob = _receive(connection, size) if size else b""
-                    work = self._next(task, (round_id, position, failed, blob))
-                    connection.sendall(work)
-                    if work[:1] == _STOP:
-                        return
-            except OSError:
-                return
-            finally:
-                with self._lock:
-                    self._live[partition] -= 1
-                    self._gone[partition] = time.monotonic()
-                    self._done.notify_all()
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._live[partition] -= 1
+                self._gone[partition] = time.monotonic()
+                self._done.notify_all()
 
     def _register(self, partition: int, attempt: int) -> _TaskState:
         """A task connected. A newer attempt of a partition (Spark ran the task again: its
@@ -352,22 +346,12 @@ class _Round:
 
 
 # ---------------------------------------------------------------------- task side
-class PoolClient:
-    """Task side of :class:`TaskPool`: picklable (an address and the job's token)."""
-
-    def __init__(self, address, token: bytes):
-        self.address, self.token = tuple(address), token
-
-    def connect(self, partition: int, attempt: int):
-        return connect_to_driver(self.address, self.token, partition, attempt)
-
-
 def serve_pool(client, partition, attempt, shipments, run_batch):
     """A pool task's loop: ask for work, run it with ``run_batch(index, key, payload,
     shipments=..., **options) -> (blob, failed)``, send the outcome back, until told to stop."""
     shipments = list(shipments)
     options, result = None, (0, -1, False, b"")
-    with contextlib.closing(client.connect(partition, attempt)) as connection:
+    with contextlib.closing(client.open(partition, attempt)) as connection:
         while True:
             round_id, position, failed, blob = result
             connection.sendall(_RESULT.pack(round_id, position, failed, len(blob)) + blob)

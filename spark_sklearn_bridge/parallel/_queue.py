@@ -38,9 +38,7 @@ __all__ = [
     "QueueClient",
     "QueueUnreachableError",
     "accept_tasks",
-    "connect_to_driver",
     "listen",
-    "read_hello",
 ]
 
 _HELLO = struct.Struct("!32sqq")  # token, partition, attempt
@@ -91,7 +89,7 @@ class BatchQueue:
     def __enter__(self):
         self._server = listen(self.host)
         self.client = QueueClient(self._server.getsockname()[:2], self._token)
-        accept_tasks(self._server, self._serve, "ssb-batch-queue")
+        accept_tasks(self._server, self._token, self._serve, "ssb-batch-queue")
         return self
 
     def __exit__(self, *exc_info):
@@ -105,19 +103,14 @@ class BatchQueue:
         return False
 
     # ------------------------------------------------------------------ the server
-    def _serve(self, connection):
-        with connection:
-            try:
-                hello = read_hello(connection, self._token)
-                if hello is None:
-                    return
-                partition, attempt = hello
-                replay = self._start(partition, attempt)
-                while (request := connection.recv(1)) in (_NEXT, _FAILED):
-                    position = self._hand(partition, attempt, replay, request == _FAILED)
-                    connection.sendall(_POSITION.pack(-1 if position is None else position))
-            except OSError:  # the task is gone: Spark reports its failure
-                return
+    def _serve(self, connection, partition, attempt):
+        try:
+            replay = self._start(partition, attempt)
+            while (request := connection.recv(1)) in (_NEXT, _FAILED):
+                position = self._hand(partition, attempt, replay, request == _FAILED)
+                connection.sendall(_POSITION.pack(-1 if position is None else position))
+        except OSError:  # the task is gone: Spark reports its failure
+            return
 
     def _start(self, partition: int, attempt: int) -> list:
         """Register an attempt; what it must run again first (its partition's earlier
@@ -145,14 +138,29 @@ class BatchQueue:
 
 
 class QueueClient:
-    """Task side of :class:`BatchQueue`: picklable (an address and the job's token)."""
+    """Task side of :class:`BatchQueue` (and of :class:`._pool.TaskPool`): picklable (an
+    address and the job's token)."""
 
     def __init__(self, address, token: bytes):
         self.address, self.token = tuple(address), token
 
     def connect(self, partition: int, attempt: int) -> _Pull:
         """A connection that hands this task's positions out (:meth:`_Pull.next`)."""
-        return _Pull(connect_to_driver(self.address, self.token, partition, attempt))
+        return _Pull(self.open(partition, attempt))
+
+    def open(self, partition: int, attempt: int):
+        """A socket to the driver's server, introduced by the job's token, this task's
+        partition and attempt (what :func:`accept_tasks` checks)."""
+        try:
+            connection = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
+            connection.settimeout(None)
+            connection.sendall(_HELLO.pack(self.token, partition, attempt))
+        except OSError as exc:
+            raise QueueUnreachableError(
+                f"{QueueUnreachableError.MARKER}: this task cannot reach the driver at "
+                f"{self.address[0]}:{self.address[1]} ({exc})."
+            ) from exc
+        return connection
 
 
 class _Pull:
@@ -188,9 +196,22 @@ def listen(host: str):
         ) from exc
 
 
-def accept_tasks(server, serve, name: str) -> None:
-    """Serve each connection to ``server`` with ``serve(connection)`` in a thread of its own
-    (daemon threads), until the server is closed."""
+def accept_tasks(server, token: bytes, serve, name: str) -> None:
+    """Serve each task that connects to ``server`` with the job's ``token`` (a
+    :meth:`QueueClient.open`) with ``serve(connection, partition, attempt)``, in a daemon
+    thread of its own, until the server is closed. Other connections get nothing."""
+
+    def handle(connection):
+        with connection:
+            try:
+                hello = _receive(connection, _HELLO.size)
+            except OSError:
+                return
+            if hello is None:
+                return
+            sent, partition, attempt = _HELLO.unpack(hello)
+            if hmac.compare_digest(sent, token):
+                serve(connection, partition, attempt)
 
     def accept():
         while True:
@@ -199,35 +220,10 @@ def accept_tasks(server, serve, name: str) -> None:
             except OSError:  # closed: the job is over
                 return
             threading.Thread(
-                target=serve, args=(connection,), daemon=True, name=f"{name}-task"
+                target=handle, args=(connection,), daemon=True, name=f"{name}-task"
             ).start()
 
     threading.Thread(target=accept, daemon=True, name=name).start()
-
-
-def read_hello(connection, token: bytes):
-    """``(partition, attempt)`` of a task that connected with the job's ``token``, else
-    None (a connection that closed, or one that does not know the token)."""
-    hello = _receive(connection, _HELLO.size)
-    if hello is None:
-        return None
-    sent, partition, attempt = _HELLO.unpack(hello)
-    return (partition, attempt) if hmac.compare_digest(sent, token) else None
-
-
-def connect_to_driver(address, token: bytes, partition: int, attempt: int):
-    """A task's connection to the driver's server at ``address``, introduced by the job's
-    ``token``, its partition and attempt."""
-    try:
-        connection = socket.create_connection(tuple(address), timeout=CONNECT_TIMEOUT)
-        connection.settimeout(None)
-        connection.sendall(_HELLO.pack(token, partition, attempt))
-    except OSError as exc:
-        raise QueueUnreachableError(
-            f"{QueueUnreachableError.MARKER}: this task cannot reach the driver at "
-            f"{address[0]}:{address[1]} ({exc})."
-        ) from exc
-    return connection
 
 
 def _receive(connection, size: int):

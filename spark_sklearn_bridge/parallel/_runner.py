@@ -390,16 +390,14 @@ class TaskRunner:
         from pyspark import InheritableThread
 
         sc, n_tasks = self.spark.sparkContext, self.concurrency
-        holder = {}
+        own = JobTag(self.spark)  # the job carries the search's tag, and this one
 
         def launch(client):
-            holder["tag"] = own = JobTag(self.spark)  # the search's tag, and the pool's own
-            own.add()
+            own.add()  # in the job's thread
             body = partial(run_pool_task, client=client, shipments=shipments, cores=cores)
             sc.parallelize(range(n_tasks), n_tasks).mapPartitions(body).collect()
 
-        pool = TaskPool(n_tasks, driver_host(self.spark), shipments, launch)
-        pool.cancel = lambda: holder["tag"].cancel() if "tag" in holder else None
+        pool = TaskPool(n_tasks, driver_host(self.spark), shipments, launch, own.cancel)
         return pool.start(lambda target: InheritableThread(target, session=self.spark))
 
     def _drop_pool(self) -> None:
