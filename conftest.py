@@ -137,6 +137,23 @@ def plain_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
+@pytest.fixture
+def pool_starts(monkeypatch):
+    """The searches' task pools started during the test (``parallel/_pool.py``): the number
+    of shipments each started with."""
+    from spark_sklearn_bridge.parallel import _runner
+
+    started = []
+    real_start = _runner.TaskRunner._start_pool
+
+    def spy(self, shipments, cores):
+        started.append(len(shipments))
+        return real_start(self, shipments, cores)
+
+    monkeypatch.setattr(_runner.TaskRunner, "_start_pool", spy)
+    return started
+
+
 @pytest.fixture(autouse=True)
 def _add_doctest_names(request, doctest_namespace):
     import numpy as np

@@ -200,19 +200,6 @@ def data():
     return make_classification(120, 6, random_state=0)
 
 
-@pytest.fixture
-def pool_starts(monkeypatch):
-    started = []
-    real_start = _runner.TaskRunner._start_pool
-
-    def spy(self, shipments, cores):
-        started.append(len(shipments))
-        return real_start(self, shipments, cores)
-
-    monkeypatch.setattr(_runner.TaskRunner, "_start_pool", spy)
-    return started
-
-
 def hyperopt_search(spark):
     return ssb.SparkHyperoptSearchCV(
         LogisticRegression(),

@@ -84,7 +84,7 @@ def test_the_harness_servers_listen_on_loopback_only(spark, engine):
 
 
 @pytest.mark.parametrize("inline", [True, False], ids=["inline", "broadcast"])
-def test_a_pooled_hyperopt_search_equals_the_unpooled_one(spark, monkeypatch, inline):
+def test_a_pooled_hyperopt_search_equals_the_unpooled_one(spark, monkeypatch, pool_starts, inline):
     """On the cluster a search's rounds share one pool of tasks, and the objects a later round
     adds travel inline; with nothing inline they are broadcasts, which tasks started before
     them cannot read, so each round starts its pool again. Spark Connect has no pool."""
@@ -94,13 +94,6 @@ def test_a_pooled_hyperopt_search_equals_the_unpooled_one(spark, monkeypatch, in
     from spark_sklearn_bridge.parallel import _runner
 
     X, y = load_diabetes(return_X_y=True)
-    started = []
-    real_start = _runner.TaskRunner._start_pool
-    monkeypatch.setattr(
-        _runner.TaskRunner,
-        "_start_pool",
-        lambda self, *args: started.append(1) or real_start(self, *args),
-    )
     if not inline:
         monkeypatch.setattr(_runner, "POOL_INLINE_BYTES", 0)
 
@@ -118,9 +111,9 @@ def test_a_pooled_hyperopt_search_equals_the_unpooled_one(spark, monkeypatch, in
     engine = os.environ.get("SSB_ENGINE")
     if engine == "cluster":
         assert pooled.n_spark_jobs_ == 3  # rounds of 2 candidates
-        assert len(started) == (1 if inline else 3)
+        assert len(pool_starts) == (1 if inline else 3)
     elif engine == "connect":
-        assert started == []
+        assert pool_starts == []
     monkeypatch.setattr(_runner, "POOL_TASKS", False)
     plain = search()
     np.testing.assert_array_equal(
