@@ -276,8 +276,8 @@ def case_grouped(spark, slots, meter, rows, n_groups=2000):
     nominal = max(max(sizes), sum(sizes) / slots) * GROUP_ROW_SECONDS
 
     def ideal_of(fitted):
-        # As the searches' ideal: the fits as long as they were measured (on 2 cores the
-        # small groups' sleeps overrun by 10-20 %), the largest alone or the work / slots.
+        # As the searches' ideal: the fits as long as they were measured (a sleep on the 2
+        # busy cores overruns a little: 1-2 % at 16 slots), the largest or the work / slots.
         took = fitted.model_table_.select("fit_seconds").toPandas()["fit_seconds"]
         return max(took.max(), took.sum() / slots)
 
