@@ -53,6 +53,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,7 @@ def _warm(meter, call, ideal_of, runs=WARM_RUNS):
     return (*best[1:], round(statistics.median(m[0] for m in measured), 3))
 
 
-def _search_ideal(search, slots):
+def _search_ideal(search, slots) -> float:
     """Waves of equal fits per iteration, each as long as its measured mean fit, + refit."""
     results = pd.DataFrame(search.cv_results_)
     n_splits = search.n_splits_
@@ -142,7 +143,7 @@ def _search_ideal(search, slots):
     for _, part in results.groupby(iterations):
         fits = len(part) * n_splits
         total += math.ceil(fits / slots) * float(part["mean_fit_time"].mean())
-    return total + float(getattr(search, "refit_time_", 0.0)), iterations.nunique()
+    return total + float(getattr(search, "refit_time_", 0.0))
 
 
 def case_searches(spark, slots, meter, rows):
@@ -164,13 +165,11 @@ def case_searches(spark, slots, meter, rows):
             spark=spark,
         ),
     }
+    ideal_of = partial(_search_ideal, slots=slots)
     seconds, cpu, search = meter.run(lambda: searches["grid"]().fit(X, y))
-    ideal, _ = _search_ideal(search, slots)
-    rows.append(_row("grid", "ours cold", seconds, ideal, 2 * n_candidates, cpu))
+    rows.append(_row("grid", "ours cold", seconds, ideal_of(search), 2 * n_candidates, cpu))
     for case, make in searches.items():
-        seconds, ideal, cpu, _, median = _warm(
-            meter, lambda make=make: make().fit(X, y), lambda s: _search_ideal(s, slots)[0]
-        )
+        seconds, ideal, cpu, _, median = _warm(meter, lambda make=make: make().fit(X, y), ideal_of)
         rows.append(_row(case, "ours warm", seconds, ideal, 2 * n_candidates, cpu, median=median))
 
     # Halving (factor 4): fit time proportional to the rows, 2 s in the last iteration.
@@ -185,10 +184,8 @@ def case_searches(spark, slots, meter, rows):
         refit=False,
         spark=spark,
     )
-    seconds, ideal, cpu, search, median = _warm(
-        meter, lambda: halving.fit(Xh, yh), lambda s: _search_ideal(s, slots)[0]
-    )
-    n_iter = _search_ideal(search, slots)[1]
+    seconds, ideal, cpu, search, median = _warm(meter, lambda: halving.fit(Xh, yh), ideal_of)
+    n_iter = search.n_iterations_
     fits = int(sum(search.n_candidates_)) * 2
     over = {"iterations": n_iter, "s/iter over ideal": round((seconds - ideal) / n_iter, 3)}
     rows.append(_row("halving", "ours warm", seconds, ideal, fits, cpu, median=median, **over))
